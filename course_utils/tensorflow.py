@@ -1,0 +1,220 @@
+"""TensorFlow / Keras helpers. ``course_utils/torch.py`` has the same names for the same
+ideas, so a lesson's two notebooks read alike.
+
+Layouts: images are (N, H, W, C) here (TensorFlow's layout); labels are (N,) ints, or
+one-hot (N, classes) float32 for ``categorical_crossentropy``. Histories are Keras'
+``History.history`` dicts, one float per epoch, plus ``epoch_time`` in seconds.
+
+Importing this module before TensorFlow quiets TensorFlow's C++ log, which would
+otherwise write to stderr (and nbgrader scores a test cell with stderr as failed).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+# Lines TensorFlow's native code writes before absl's logging starts, so that
+# TF_CPP_MIN_LOG_LEVEL cannot silence them: informational on a machine without a GPU.
+_NATIVE_NOISE = (
+    "All log messages before absl::InitializeLog()",
+    "cudart_stub.cc",
+    "Could not find cuda drivers",
+    "oneDNN custom operations are on",
+    "Unable to register cu",
+    "computation_placer.cc",
+    "cpu_feature_guard.cc",
+    "To enable the following instructions",
+)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Run a block with file descriptor 2 captured, then pass on every line that is not
+    known start-up noise. Written here because no logging setting reaches these lines."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(noise in line for noise in _NATIVE_NOISE):
+                    print(line, file=sys.stderr)
+
+
+import platform  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+with _quiet_native_stderr():
+    import tensorflow as tf
+    tf.config.list_physical_devices("GPU")  # loads the CUDA stubs now, inside the filter
+from tqdm.keras import TqdmCallback  # noqa: E402
+
+from .data import one_hot, to_float_images  # noqa: E402
+
+keras = tf.keras
+FRAMEWORK = "tensorflow"
+_device: str | None = None
+
+
+def get_device(prefer: str | None = None) -> str:
+    """The device name to place work on: ``"/GPU:0"`` when a GPU is visible, else ``"/CPU:0"``.
+
+    Turns on memory growth for every GPU first, so TensorFlow takes GPU memory as it
+    needs it instead of all at once. ``prefer`` (or ``COURSE_DEVICE``) forces one.
+    """
+    global _device
+    choice = prefer or os.environ.get("COURSE_DEVICE")
+    if choice:
+        return choice if choice.startswith("/") else f"/{choice.upper()}:0"
+    if _device is None:
+        gpus = tf.config.list_physical_devices("GPU")
+        for gpu in gpus:
+            try:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            except RuntimeError:  # the GPU was already initialised; its setting stays
+                pass
+        _device = "/GPU:0" if gpus else "/CPU:0"
+    return _device
+
+
+def device_report() -> str:
+    """One line per fact: versions, the chosen device and the visible devices."""
+    device = get_device()
+    lines = [f"TensorFlow {tf.__version__} (Keras {keras.__version__}) on Python {platform.python_version()}",
+             f"training device: {device}"]
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        lines.append(f"{gpu.name}: {details.get('device_name', 'GPU')}")
+    if not tf.config.list_physical_devices("GPU"):
+        lines.append(f"CPU threads: intra-op {tf.config.threading.get_intra_op_parallelism_threads() or 'auto'}")
+    return "\n".join(lines)
+
+
+def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
+    """Seed Python, numpy and TensorFlow (``keras.utils.set_random_seed``).
+    ``deterministic=True`` also asks for deterministic ops, which are slower."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def to_tensor_images(images) -> np.ndarray:
+    """uint8 (N, H, W) images -> float32 (N, H, W, 1) in [0, 1]; float (N, H, W, C) passes through."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return to_float_images(images, channels_last=True)
+    return images.astype(np.float32)
+
+
+def random_affine(degrees: float = 10.0, shift: float = 0.1, scale: float = 0.1) -> keras.Sequential:
+    """A batch augmentation: every image gets its own random rotation (up to ``degrees``),
+    shift (up to ``shift`` of its size) and zoom (up to ``scale``).
+
+    Keras' own random layers; call the result on a batch x (B, H, W, C) -> same shape.
+    They are active when called with ``training=True`` (their default).
+    """
+    return keras.Sequential([
+        keras.layers.RandomRotation(degrees / 360, fill_mode="constant"),
+        keras.layers.RandomTranslation(shift, shift, fill_mode="constant"),
+        keras.layers.RandomZoom(scale, fill_mode="constant"),
+    ], name="random_affine")
+
+
+def make_loader(images, labels, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
+                augment=None, num_classes: int | None = None) -> tf.data.Dataset:
+    """A ``tf.data.Dataset`` of ``(x, y)`` batches: x float32 (B, H, W, C) in [0, 1];
+    y int64 (B,), or one-hot float32 (B, num_classes) when ``num_classes`` is given
+    (for ``categorical_crossentropy``). Shuffled anew each epoch with a fixed seed.
+    ``augment`` (e.g. :func:`random_affine`) is applied to every image batch."""
+    x = to_tensor_images(images)
+    y = np.asarray(labels)
+    if len(x) != len(y):
+        raise ValueError(f"images and labels differ in length: {len(x)} images, {len(y)} labels")
+    y = one_hot(y, num_classes) if num_classes is not None else y.astype(np.int64)
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augment is not None:
+        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def count_params(model: keras.Model, trainable_only: bool = False) -> int:
+    """Number of parameters (all, or only the trainable ones)."""
+    if trainable_only:
+        return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    return int(model.count_params())
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    """Adds ``epoch_time`` (seconds) to the history, as the PyTorch ``train`` does."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_time"] = time.perf_counter() - self._start
+
+
+def train(model: keras.Model, train_data, val_data=None, epochs: int = 1, verbose: bool = True,
+          callbacks=()) -> dict:
+    """``model.fit`` with a tqdm progress bar; return its history dict.
+
+    The model must be compiled (optimizer, loss, ``metrics=["accuracy"]``).
+    History keys: loss, accuracy, val_loss, val_accuracy, epoch_time (seconds).
+    """
+    with tf.device(get_device()):
+        bars = [TqdmCallback(verbose=1 if verbose else 0, leave=True)] if verbose else []
+        history = model.fit(train_data, validation_data=val_data, epochs=epochs, verbose=0, shuffle=False,
+                            callbacks=[_EpochTimer(), *bars, *callbacks])
+    return {k: [float(v) for v in values] for k, values in history.history.items()}
+
+
+def evaluate(model: keras.Model, data) -> dict:
+    """Mean loss and metrics over a data set: ``{"loss": float, "accuracy": float}``."""
+    with tf.device(get_device()):
+        result = model.evaluate(data, verbose=0, return_dict=True)
+    return {k: float(v) for k, v in result.items()}
+
+
+def predict(model: keras.Model, images, batch_size: int = 512) -> np.ndarray:
+    """Class probabilities (N, classes) as numpy (the lesson's models end in softmax).
+
+    images: uint8 (N, H, W) or float (N, H, W, C).
+    """
+    with tf.device(get_device()):
+        return np.asarray(model.predict(to_tensor_images(images), batch_size=batch_size, verbose=0))
+
+
+def feature_maps(model: keras.Model, layer: keras.layers.Layer, images) -> np.ndarray:
+    """The output of ``layer`` (a layer of ``model``) for ``images`` as numpy.
+
+    Built as a second Keras model from the model's input to the layer's output, so
+    the model must have been built on an ``Input``. For a conv layer: (N, H, W, C).
+    """
+    if layer not in model.layers:
+        raise ValueError(f"layer {layer.name!r} is not a layer of model {model.name!r}")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # a list of one warns in Keras 3
+    probe = keras.Model(inputs=inputs, outputs=layer.output)
+    with tf.device(get_device()):
+        return np.asarray(probe(to_tensor_images(images), training=False))
+
+
+def conv_filters(layer: keras.layers.Conv2D) -> np.ndarray:
+    """A conv layer's kernels as numpy (out_channels, in_channels, kH, kW), the layout
+    of PyTorch, so that both frameworks' filters plot alike (Keras stores (kH, kW, in, out))."""
+    return np.transpose(np.asarray(layer.kernel), (3, 2, 0, 1))

@@ -1,0 +1,537 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 01 · Convolutional neural networks (TensorFlow)
+#
+# A convolutional neural network (CNN) learns small filters that slide over an image and
+# respond to local patterns: edges first, then strokes and shapes built from edges. In this
+# lesson you will
+#
+# 1. compute the size of a convolution's output,
+# 2. write a convolution yourself and check it against TensorFlow's,
+# 3. apply hand-made edge filters, ReLU and max pooling to a real digit,
+# 4. build the lesson's CNN, train it on real MNIST digits and read what it learned.
+#
+# The PyTorch notebook of this lesson has the same headings, data, seeds and exercises:
+# open them side by side to see both frameworks do the same thing.
+#
+# **Exercises** are marked *Exercise*. Write your code between the lines the stubs show,
+# delete `raise NotImplementedError()`, run the test cell below it, and press *Validate*
+# in the toolbar before you submit. The visible tests are a first check; the grader runs
+# more.
+
+# %% [markdown]
+# ## Set-up
+# *Helper cell*: imports, library versions, the run profile and the device. The profile
+# (`COURSE_PROFILE` = `smoke`, `standard` or `full`) sets how much data and training the
+# notebook uses: `standard` suits a laptop CPU, `full` a GPU. Importing `course_utils.tensorflow`
+# first keeps TensorFlow's C++ log quiet.
+
+# %%
+import time
+import warnings
+
+from course_utils import tensorflow as cu  # before TensorFlow: quiets its C++ log
+
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+from course_utils import plots
+from course_utils.checks import check_close, check_equal, check_shape, rel_error, to_numpy
+from course_utils.data import load_mnist
+from course_utils.profiles import current_profile, pick
+
+assert tuple(int(v) for v in tf.__version__.split(".")[:2]) >= (2, 16), "this lesson needs TensorFlow 2.16 or newer"
+assert int(keras.__version__.split(".")[0]) >= 3, "this lesson is written for Keras 3"
+assert tuple(int(v) for v in np.__version__.split(".")[:2]) >= (1, 26), "this lesson needs numpy 1.26 or newer"
+
+SEED = 42
+cu.seed_everything(SEED)
+PROFILE = current_profile()
+print(f"profile: {PROFILE}")
+print(cu.device_report())
+
+# %% [markdown]
+# ## 1. Why convolutions suit images
+# A dense layer connects every input pixel to every unit. For a 28×28 image and 128 units
+# that is 784 × 128 + 128 = 100,480 weights, and the layer has no idea that neighbouring
+# pixels belong together: shift the digit by one pixel and, to the dense layer, it is a
+# different input.
+#
+# A convolutional layer instead learns a few small **filters** (kernels), say 32 filters of
+# 3×3, and slides each over the whole image. Three ideas follow:
+#
+# * **Local connectivity**: each output looks at a small neighbourhood (its *receptive field*).
+# * **Weight sharing**: the same filter is used at every position, so the layer has only
+#   32 × (3 × 3 × 1) + 32 = 320 parameters, whatever the image size.
+# * **Translation equivariance**: shift the input and the feature map shifts with it; a
+#   detector for a stroke works wherever the stroke is.
+#
+# Stacking layers grows the receptive field, so later layers combine edges into strokes
+# and strokes into digits: the *hierarchy of features* that makes CNNs work on images.
+
+# %%
+dense_params = 28 * 28 * 128 + 128
+conv_params = 32 * (3 * 3 * 1) + 32
+print(f"dense 784 -> 128: {dense_params:,} parameters; conv 32 filters 3x3: {conv_params:,} parameters")
+
+# %% [markdown]
+# ## 2. The data: real handwritten digits
+# The course ships 10,000 real MNIST digits (see `datasets/README.md`), split once, stratified
+# by class, into 7,000 for training, 1,000 for validation and 2,000 for testing. The `smoke`
+# profile uses a slice of each so that the notebook runs in seconds.
+
+# %%
+mnist = load_mnist()
+sizes = pick(smoke=dict(train=1000, val=200, test=500), standard=None, full=None)
+if sizes:
+    mnist = mnist.subset(**sizes)
+print(mnist)
+plots.show_images(mnist.x_train[:20], mnist.y_train[:20], class_names=mnist.class_names)
+plt.show()
+
+# %% [markdown]
+# ## 3. Convolution, stride, padding and channels
+# What deep-learning libraries call *convolution* is, strictly, **cross-correlation**: the
+# kernel $w$ slides over the input $x$ without being flipped,
+#
+# $$ y[i, j] = b + \sum_{u=0}^{k_H-1}\sum_{v=0}^{k_W-1}\sum_{c} x[i s + u,\; j s + v,\; c]\; w[u, v, c]. $$
+#
+# (The convolution of signal processing flips the kernel first. Since the kernel is
+# learned, the network simply learns the flipped one; nothing is lost.)
+#
+# * **Stride** $s$: how far the kernel moves between outputs. Stride 2 halves the map.
+# * **Padding** $p$: zeros added around the border, so border pixels are seen as often as
+#   the rest and the map need not shrink ("same" padding for a 3×3 kernel is $p = 1$).
+# * **Channels**: a colour image has 3 input channels, a feature map has one per filter.
+#   Each filter spans *all* input channels and produces *one* output channel; a layer with
+#   $F$ filters turns $C$ channels into $F$.
+#
+# Along each spatial axis an input of size $n$ gives an output of size
+#
+# $$ n_\text{out} = \left\lfloor \frac{n + 2p - k}{s} \right\rfloor + 1 .$$
+
+# %% [markdown]
+# ### Exercise 1: the output size (2 points)
+# Write `conv_output_size(size, kernel_size, stride=1, padding=0)` returning the output
+# length along one axis, as an `int`. Padding is added on *both* sides.
+
+# %% nbgrader={"grade": false, "grade_id": "conv_output_size", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv_output_size(size, kernel_size, stride=1, padding=0):
+    """Output length of a convolution (or pooling) along one axis.
+
+    size: input length n; kernel_size: k; stride: s; padding: p zeros on each side.
+    """
+    ### BEGIN SOLUTION
+    return (size + 2 * padding - kernel_size) // stride + 1
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "conv_output_size_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_equal(conv_output_size(28, 3), 26, name="conv_output_size(28, 3)")
+check_equal(conv_output_size(28, 3, padding=1), 28, name="conv_output_size(28, 3, padding=1)")
+check_equal(conv_output_size(28, 2, stride=2), 14, name="conv_output_size(28, 2, stride=2)")
+### BEGIN HIDDEN TESTS
+for args, expected in [((7, 3, 2, 0), 3), ((7, 3, 2, 1), 4), ((6, 3, 2, 0), 2), ((32, 5, 1, 2), 32),
+                       ((5, 5, 1, 0), 1), ((10, 3, 3, 1), 4), ((224, 7, 2, 3), 112), ((1, 1, 1, 0), 1),
+                       ((9, 4, 3, 0), 2), ((13, 2, 2, 0), 6)]:
+    result = conv_output_size(*args)
+    assert float(result) == int(result), f"conv_output_size{args} should be a whole number, got {result!r}"
+    check_equal(int(result), expected, name=f"conv_output_size{args}")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2: convolution from scratch (4 points)
+# Write `conv2d(x, kernel, bias=None, stride=1, padding=0)` with TensorFlow tensor
+# operations (slicing, `tf.pad`, `tf.einsum`, ...), **without** `tf.nn.conv2d`,
+# `tf.nn.convolution` or `keras.layers.Conv2D`.
+#
+# * `x`: (N, H, W, C) input batch (TensorFlow's channels-last layout)
+# * `kernel`: (kH, kW, C, F), one kernel per output channel, spanning all input channels
+#   (the layout of a Keras `Conv2D` kernel)
+# * `bias`: (F,) or `None`
+# * returns (N, H_out, W_out, F), with the sizes of Exercise 1
+#
+# Hint: loop over the kernel's kH × kW offsets, not over pixels. For offset (u, v) the
+# input values that meet `kernel[u, v]` form a strided slice of the padded input.
+
+# %% nbgrader={"grade": false, "grade_id": "conv2d", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv2d(x, kernel, bias=None, stride=1, padding=0):
+    """Cross-correlation as in keras.layers.Conv2D. x: (N, H, W, C); kernel: (kH, kW, C, F);
+    bias: (F,) or None. Returns (N, H_out, W_out, F)."""
+    ### BEGIN SOLUTION
+    x = tf.convert_to_tensor(x)
+    kernel = tf.convert_to_tensor(kernel, dtype=x.dtype)
+    n, h, w, c = x.shape
+    kh, kw, c_k, f = kernel.shape
+    assert c == c_k, f"x has {c} channels but the kernels expect {c_k}"
+    x = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
+    h_out = (h + 2 * padding - kh) // stride + 1
+    w_out = (w + 2 * padding - kw) // stride + 1
+    out = tf.zeros((n, h_out, w_out, f), dtype=x.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            patch = x[:, u:u + stride * h_out:stride, v:v + stride * w_out:stride, :]
+            out += tf.einsum("nhwc,cf->nhwf", patch, kernel[u, v])
+    if bias is not None:
+        out += tf.reshape(tf.cast(bias, x.dtype), (1, 1, 1, f))
+    return out
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "conv2d_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+rng = np.random.default_rng(0)
+x = tf.constant(rng.normal(size=(2, 7, 7, 3)), tf.float32)
+kernel, bias = tf.constant(rng.normal(size=(3, 3, 3, 4)), tf.float32), tf.constant(rng.normal(size=4), tf.float32)
+out = conv2d(x, kernel, bias)
+check_shape(out, (2, 5, 5, 4), name="conv2d(x, kernel, bias)")
+check_close(out, tf.nn.conv2d(x, kernel, 1, "VALID") + bias, rtol=1e-4, atol=1e-5, name="conv2d(x, kernel, bias)")
+### BEGIN HIDDEN TESTS
+def _reference(x, kernel, bias, stride, padding):
+    padded = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
+    out = tf.nn.conv2d(padded, kernel, stride, "VALID")
+    return out if bias is None else out + bias
+
+def _guarded(fn, *args, **kwargs):
+    """Run the student's function with the built-in convolutions disabled."""
+    saved = (tf.nn.conv2d, tf.nn.convolution, keras.layers.Conv2D.call, keras.ops.conv)
+    def refuse(*a, **k):
+        raise AssertionError("conv2d must be written from scratch, without tf.nn.conv2d or Conv2D")
+    tf.nn.conv2d = tf.nn.convolution = keras.layers.Conv2D.call = keras.ops.conv = refuse
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        tf.nn.conv2d, tf.nn.convolution, keras.layers.Conv2D.call, keras.ops.conv = saved
+
+rng = np.random.default_rng(1)
+cases = [  # (x shape, kernel shape, stride, padding, with bias)
+    ((2, 7, 7, 3), (3, 3, 3, 4), 2, 1, True),     # stride and padding
+    ((1, 8, 5, 2), (3, 2, 2, 3), 1, 0, True),     # non-square input and kernel
+    ((3, 6, 6, 1), (3, 3, 1, 2), 1, 2, False),    # no bias, padding wider than 1
+    ((1, 9, 9, 3), (4, 4, 3, 5), 3, 1, True),     # even kernel, stride 3 (floor in the size)
+    ((2, 5, 5, 1), (5, 5, 1, 1), 1, 0, True),     # kernel as large as the input
+]
+for xs, ks, s, p, with_bias in cases:
+    x = tf.constant(rng.normal(size=xs), tf.float32)
+    kernel = tf.constant(rng.normal(size=ks), tf.float32)
+    bias = tf.constant(rng.normal(size=ks[-1]), tf.float32) if with_bias else None
+    expected = _reference(x, kernel, bias, s, p)
+    got = _guarded(conv2d, x, kernel, bias, stride=s, padding=p)
+    check_close(got, expected, rtol=1e-4, atol=1e-4, name=f"conv2d with x {xs}, kernel {ks}, stride {s}, padding {p}")
+# A single bright pixel and an asymmetric kernel: a flipped kernel shows up here.
+x = np.zeros((1, 5, 5, 1), np.float32)
+x[0, 2, 2, 0] = 1.0
+kernel = tf.reshape(tf.range(9.0), (3, 3, 1, 1))
+check_close(_guarded(conv2d, tf.constant(x), kernel), _reference(tf.constant(x), kernel, None, 1, 0),
+            name="conv2d of a single pixel (is the kernel flipped?)")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Your convolution agrees with TensorFlow's. How much slower is it? TensorFlow's
+# convolution calls an optimised kernel (Eigen or oneDNN on a CPU, cuDNN on a GPU); ours
+# makes kH × kW passes over the input.
+
+# %%
+x = tf.constant(mnist.x_train[:256, :, :, None] / 255.0, tf.float32)
+kernel = tf.random.normal((3, 3, 1, 32))
+for name, fn in [("ours", lambda: conv2d(x, kernel)), ("tf.nn.conv2d", lambda: tf.nn.conv2d(x, kernel, 1, "VALID"))]:
+    start = time.perf_counter()
+    for _ in range(5):
+        fn()
+    print(f"{name:>12}: {(time.perf_counter() - start) / 5 * 1e3:.1f} ms for 256 digits, 32 filters")
+print("relative error:", rel_error(conv2d(x, kernel), tf.nn.conv2d(x, kernel, 1, "VALID")))
+
+# %% [markdown]
+# ## 4. Edge filters, ReLU and pooling on a real digit
+# Before any learning, a hand-made filter shows what a convolution does. The Sobel kernels
+# respond to horizontal change (vertical edges) and vertical change (horizontal edges).
+# Where the stroke goes from dark to bright the response is positive, where it goes back it
+# is negative.
+#
+# **ReLU**, $\max(0, z)$, keeps the positive responses and zeroes the rest: it is the
+# non-linearity that lets stacked layers model more than one linear map would.
+#
+# **Max pooling** with a 2×2 window and stride 2 keeps the largest value of each window:
+# the map halves in each direction, the strongest responses survive, and a small shift of
+# the digit barely changes the result.
+
+# %%
+sobel_x = tf.constant([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+edge_filters = tf.stack([sobel_x, tf.transpose(sobel_x)], axis=-1)[:, :, None, :]  # (3, 3, 1, 2)
+digit = tf.constant(mnist.x_train[:1, :, :, None] / 255.0, tf.float32)  # (1, 28, 28, 1)
+edges = conv2d(digit, edge_filters, padding=1)  # (1, 28, 28, 2)
+rectified = tf.nn.relu(edges)
+pooled = tf.nn.max_pool2d(rectified, ksize=2, strides=2, padding="VALID")  # (1, 14, 14, 2)
+
+panels = [("digit", digit[0, :, :, 0]), ("vertical edges", edges[0, :, :, 0]), ("horizontal edges", edges[0, :, :, 1]),
+          ("ReLU(vertical)", rectified[0, :, :, 0]), ("ReLU(horizontal)", rectified[0, :, :, 1]),
+          ("max-pooled 2x2", pooled[0, :, :, 0])]
+fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2.6))
+for ax, (title, image) in zip(axes, panels):
+    image = to_numpy(image)
+    bound = np.abs(image).max() or 1.0
+    ax.imshow(image, cmap="gray" if title == "digit" else "bwr", vmin=-bound if title != "digit" else 0, vmax=bound)
+    ax.set_title(f"{title}\n{image.shape[0]}x{image.shape[1]}", fontsize=9)
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## 5. The lesson's CNN
+# The network of the lesson text:
+#
+# | layer | output (TensorFlow: N, H, W, C) | parameters |
+# |---|---|---|
+# | input | (N, 28, 28, 1) | 0 |
+# | Conv2D, 32 filters 3×3, ReLU | (N, 26, 26, 32) | 32·(9·1) + 32 = 320 |
+# | MaxPool2D 2×2 | (N, 13, 13, 32) | 0 |
+# | Flatten | (N, 5408) | 0 |
+# | Dense 128, ReLU | (N, 128) | 5408·128 + 128 = 692,352 |
+# | Dense 10, softmax | (N, 10) | 128·10 + 10 = 1,290 |
+#
+# 693,962 parameters, almost all in the first dense layer. The model ends in a softmax, so
+# it outputs probabilities, and is trained with *categorical cross-entropy* on one-hot
+# labels. (PyTorch's twin returns raw scores and lets `nn.CrossEntropyLoss` apply the
+# softmax: the same model and the same loss.)
+#
+# Keras 3 declares the input with `keras.Input(shape=(28, 28, 1))`; the lesson text's
+# `input_shape=` argument of the first layer still works but is deprecated.
+
+# %% [markdown]
+# ### Exercise 3: build the model (3 points)
+# Return the network above as a compiled Keras model: `Conv2D` with 32 filters of 3×3
+# (stride 1, no padding) and ReLU, `MaxPool2D` 2×2, `Flatten`, `Dense` 128 with ReLU,
+# `Dense` 10 with softmax; compiled with the Adam optimizer, categorical cross-entropy
+# and the accuracy metric.
+
+# %% nbgrader={"grade": false, "grade_id": "build_cnn", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def build_cnn():
+    """The lesson's CNN, compiled: (N, 28, 28, 1) images -> (N, 10) class probabilities."""
+    ### BEGIN SOLUTION
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(filters=32, kernel_size=3, activation="relu"),
+        keras.layers.MaxPool2D(pool_size=(2, 2)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(units=128, activation="relu"),
+        keras.layers.Dense(units=10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "build_cnn_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+cu.seed_everything(0)
+with warnings.catch_warnings():  # a deprecation warning is not an error
+    warnings.simplefilter("ignore")
+    model = build_cnn()
+check_equal(cu.count_params(model), 693_962, name="the number of parameters")
+check_shape(model(tf.random.uniform((5, 28, 28, 1))), (5, 10), name="the model's output for 5 images")
+### BEGIN HIDDEN TESTS
+assert isinstance(model, keras.Model), "build_cnn should return a Keras model"
+convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+denses = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+assert len(convs) == 1, f"the model should have one Conv2D layer, found {len(convs)}"
+assert len(denses) == 2, f"the model should have two Dense layers, found {len(denses)}"
+conv = convs[0]
+check_equal(tuple(conv.kernel.shape), (3, 3, 1, 32), name="the Conv2D kernel's shape")
+assert tuple(conv.strides) == (1, 1) and conv.padding == "valid", "the Conv2D layer should have stride 1 and no padding"
+assert conv.use_bias and all(d.use_bias for d in denses), "every layer should have a bias"
+check_equal(tuple(denses[0].kernel.shape), (5408, 128), name="the first Dense kernel's shape")
+check_equal(tuple(denses[1].kernel.shape), (128, 10), name="the second Dense kernel's shape")
+# The model must compute exactly conv -> ReLU -> max pool 2x2 -> flatten -> Dense -> ReLU -> Dense -> softmax.
+x = tf.random.uniform((4, 28, 28, 1), -0.5, 1.5, seed=1)
+h = tf.nn.max_pool2d(tf.nn.relu(tf.nn.conv2d(x, conv.kernel, 1, "VALID") + conv.bias), 2, 2, "VALID")
+h = tf.reshape(h, (4, -1))
+h = tf.nn.relu(h @ denses[0].kernel + denses[0].bias)
+expected = tf.nn.softmax(h @ denses[1].kernel + denses[1].bias)
+check_close(model(x, training=False), expected, rtol=1e-4, atol=1e-6, name="the model's output (layer order, activations, pooling)")
+compiled = model.get_compile_config() or {}
+assert compiled, "compile the model in build_cnn (optimizer, loss and metrics)"
+loss = str(compiled.get("loss")).lower()
+assert "categorical_crossentropy" in loss and "sparse" not in loss and "'from_logits': true" not in loss, \
+    f"compile the model with categorical cross-entropy on probabilities, not {compiled.get('loss')!r}"
+assert isinstance(model.optimizer, keras.optimizers.Adam), f"compile the model with Adam, not {type(model.optimizer).__name__}"
+assert "acc" in str(compiled.get("metrics")).lower(), "compile the model with metrics=['accuracy']"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 6. Training
+# Adam with its default learning rate 0.001, categorical cross-entropy, batches of 32
+# (Keras' default), and a held-out validation set to watch for over-fitting.
+#
+# Three additions of ours, not of the lesson text, because we train on 7,000 digits rather
+# than MNIST's usual 60,000 and want every last fraction of a percent:
+#
+# * each training batch is **augmented** with small random rotations, shifts and zooms:
+#   new digits for free (the validation and test digits are left alone);
+# * **label smoothing** 0.1: the target puts 0.91 on the true class and 0.01 on each other,
+#   so the model is not pushed towards ever more confident, over-fitted answers;
+# * the **learning rate decays** by 10% per epoch so that the last epochs settle.
+#
+# The model is exactly the lesson's; each addition is one line to remove if you want to
+# see what it buys. (With label smoothing the loss cannot fall to zero: even a perfect
+# model pays for the 0.01s it is asked to give the wrong classes, so watch the accuracy.)
+
+# %%
+EPOCHS = pick(smoke=1, standard=20, full=30)
+cu.seed_everything(SEED)
+model = build_cnn()
+train_data = cu.make_loader(mnist.x_train, mnist.y_train, batch_size=32, shuffle=True, seed=SEED,
+                            augment=cu.random_affine(degrees=10, shift=0.1, scale=0.1), num_classes=10)
+val_data = cu.make_loader(mnist.x_val, mnist.y_val, batch_size=256, num_classes=10)
+test_data = cu.make_loader(mnist.x_test, mnist.y_test, batch_size=256, num_classes=10)
+model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"],
+              loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
+decay = keras.callbacks.LearningRateScheduler(lambda epoch: 1e-3 * 0.9 ** epoch)
+history = cu.train(model, train_data, val_data, epochs=EPOCHS, callbacks=[decay])
+print(f"{np.mean(history['epoch_time']):.1f} s per epoch on {cu.get_device()}")
+
+# %%
+plots.plot_history(history)
+plt.show()
+test_metrics = cu.evaluate(model, test_data)
+print(f"test accuracy: {test_metrics['accuracy']:.2%} on {len(mnist.y_test)} digits (test loss {test_metrics['loss']:.4f})")
+
+# %% [markdown]
+# ## 7. Predictions and mistakes
+# The model gives 10 probabilities per image; the predicted class is the index of the
+# largest. Predict with `training=False` (what `model.predict` and `model(x)` do by
+# default): layers such as dropout and batch normalisation (lesson 02) behave differently
+# in training and at inference.
+
+# %% [markdown]
+# ### Exercise 4: predicted classes (2 points)
+# Write `predict_classes(model, images)` returning the predicted class of each image as a
+# numpy array of ints, shape (N,). `images` is a float array (N, 28, 28, 1).
+
+# %% nbgrader={"grade": false, "grade_id": "predict_classes", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def predict_classes(model, images):
+    """Predicted class per image: images (N, H, W, 1) float -> numpy int (N,)."""
+    ### BEGIN SOLUTION
+    probabilities = model(images, training=False)
+    return np.argmax(np.asarray(probabilities), axis=1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "predict_classes_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+class FixedScores(keras.Model):
+    """A stand-in model that returns given scores whatever the images."""
+    def __init__(self, scores):
+        super().__init__()
+        self.scores = tf.constant(scores, tf.float32)
+    def call(self, images, training=False):
+        return self.scores[: tf.shape(images)[0]]
+
+scores = np.array([[0.1, 2.0, -1.0], [3.0, 0.0, 1.0], [-2.0, -3.0, -1.0]])
+check_equal(predict_classes(FixedScores(scores), np.zeros((3, 28, 28, 1), np.float32)), np.array([1, 0, 2]),
+            name="predict_classes")
+### BEGIN HIDDEN TESTS
+scores = np.random.default_rng(3).normal(size=(10, 10)) * 3  # square: the class axis cannot be told by shape
+predicted = predict_classes(FixedScores(scores), np.zeros((10, 28, 28, 1), np.float32))
+check_shape(predicted, (10,), name="predict_classes for 10 images")
+check_equal(to_numpy(predicted).astype(np.int64), scores.argmax(axis=1), name="predict_classes for 10 images")
+# A model with dropout: predictions must come from inference mode and be repeatable.
+cu.seed_everything(3)
+dropout_model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10),
+                                  keras.layers.Dropout(0.5)])
+images = np.random.default_rng(4).uniform(size=(64, 28, 28, 1)).astype(np.float32)
+expected = np.argmax(np.asarray(dropout_model(images, training=False)), axis=1)
+check_equal(to_numpy(predict_classes(dropout_model, images)).astype(np.int64), expected,
+            name="predict_classes on a model with dropout (is it predicting with training=False?)")
+### END HIDDEN TESTS
+
+# %%
+test_images = cu.to_tensor_images(mnist.x_test)
+predicted = np.concatenate([predict_classes(model, test_images[i:i + 512]) for i in range(0, len(test_images), 512)])
+print(f"test accuracy from predict_classes: {np.mean(predicted == mnist.y_test):.2%}")
+plots.plot_confusion_matrix(mnist.y_test, predicted, class_names=mnist.class_names)
+plt.show()
+plots.show_misclassified(mnist.x_test, mnist.y_test, predicted, class_names=mnist.class_names, n=20)
+plt.show()
+
+# %% [markdown]
+# The confusion matrix shows which digits the model mixes up (often 4 and 9, 3 and 5, 7 and
+# 2); the misclassified digits are often ones a person would hesitate over too.
+#
+# ## 8. What the network learned
+# The first layer's 32 filters, each 3×3. Many look like the edge detectors of section 4:
+# dark on one side, bright on the other, at various angles.
+
+# %%
+first_conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+plots.plot_filters(cu.conv_filters(first_conv), title="the 32 learned 3x3 filters (blue negative, red positive)")
+plt.show()
+
+# %% [markdown]
+# ### Exercise 5: feature maps (2 points)
+# Write `first_conv_feature_maps(model, images)`: the output of the model's first `Conv2D`
+# layer, after its ReLU (our `Conv2D` applies the ReLU itself), shape (N, 26, 26, 32) for
+# our model. Find the first `Conv2D` among `model.layers` rather than assuming it is
+# `model.layers[0]` (`cu.feature_maps(model, layer, images)` reads any layer's output).
+
+# %% nbgrader={"grade": false, "grade_id": "first_conv_feature_maps", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def first_conv_feature_maps(model, images):
+    """Output of the first Conv2D layer: images (N, H, W, C) float -> (N, H_out, W_out, F)."""
+    ### BEGIN SOLUTION
+    conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    return cu.feature_maps(model, conv, images)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "first_conv_feature_maps_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+cu.seed_everything(0)
+reference = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3, activation="relu"),
+                              keras.layers.MaxPool2D(2), keras.layers.Flatten(), keras.layers.Dense(10)])
+images = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype(np.float32)
+maps = first_conv_feature_maps(reference, images)
+check_shape(maps, (3, 26, 26, 32), name="first_conv_feature_maps")
+### BEGIN HIDDEN TESTS
+conv = reference.layers[0]
+expected = tf.nn.relu(tf.nn.conv2d(images, conv.kernel, 1, "VALID") + conv.bias)
+check_close(maps, expected, rtol=1e-4, atol=1e-5, name="first_conv_feature_maps (after the ReLU, before pooling)")
+# A functional model whose first layer is not the convolution, with two convolutions.
+inputs = keras.Input((28, 28, 1))
+h = keras.layers.Rescaling(2.0, offset=-1.0)(inputs)
+h = keras.layers.Conv2D(8, 5, padding="same", activation="relu", name="conv_a")(h)
+h = keras.layers.Conv2D(4, 3, activation="relu", name="conv_b")(h)
+net = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(h)))
+conv_a = net.get_layer("conv_a")
+expected = tf.nn.relu(tf.nn.conv2d(images * 2.0 - 1.0, conv_a.kernel, 1, "SAME") + conv_a.bias)
+check_close(first_conv_feature_maps(net, images), expected, rtol=1e-4, atol=1e-5,
+            name="first_conv_feature_maps of a functional model with two convolutions")
+### END HIDDEN TESTS
+
+# %%
+digit_index = int(np.flatnonzero(mnist.y_test == 7)[0])
+digit = cu.to_tensor_images(mnist.x_test[digit_index:digit_index + 1])
+plots.show_images(mnist.x_test[digit_index:digit_index + 1], mnist.y_test[digit_index:digit_index + 1], ncols=1)
+plt.show()
+plots.plot_feature_maps(to_numpy(first_conv_feature_maps(model, digit))[0], channels_last=True,
+                        title="the 32 feature maps of one digit after conv + ReLU")
+plt.show()
+
+# %% [markdown]
+# Each map lights up where its filter's pattern occurs: some trace the left edges of the
+# strokes, some the right, some the top or the ends. The next layers read these maps, not
+# the pixels.
+#
+# ## Summary
+# * A convolution slides small shared filters over the image (cross-correlation, no flip);
+#   its output size is $\lfloor (n + 2p - k)/s \rfloor + 1$ per axis.
+# * ReLU keeps positive responses; max pooling halves the maps and keeps the strongest.
+# * The lesson's CNN has 693,962 parameters, 99.8% of them in the dense layer after the
+#   flatten, which is why later architectures pool harder or end with global pooling
+#   (lesson 02).
+# * Keras' softmax + categorical cross-entropy is PyTorch's logits + `nn.CrossEntropyLoss`.
+#
+# Next: lesson 02 compares max, average, Lp, stochastic and global pooling, and adds
+# dropout and batch normalisation.

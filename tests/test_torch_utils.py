@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course_utils import torch as cu
+
+
+def tiny_model():
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+
+
+def tiny_data(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = np.zeros((n, 8, 8), np.uint8)
+    for i, label in enumerate(y):  # a bright bar whose row tells the class: learnable
+        x[i, 1 + 2 * label] = 255
+    return x, y
+
+
+def test_get_device_is_cpu_here_and_can_be_forced(monkeypatch):
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert cu.get_device().type in (expected, "mps")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert cu.get_device() == torch.device("cpu")
+    assert "PyTorch" in cu.device_report()
+
+
+def test_seed_everything_makes_runs_repeatable():
+    cu.seed_everything(3)
+    a = torch.rand(3), np.random.rand(3)
+    cu.seed_everything(3)
+    b = torch.rand(3), np.random.rand(3)
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_make_loader_scales_adds_channel_and_checks_lengths():
+    x, y = tiny_data(10)
+    xb, yb = next(iter(cu.make_loader(x, y, batch_size=4)))
+    assert xb.shape == (4, 1, 8, 8) and xb.dtype == torch.float32 and float(xb.max()) == 1.0
+    assert yb.dtype == torch.int64
+    assert len(cu.make_loader(x, y, batch_size=4)) == 3
+    with pytest.raises(ValueError, match="10 images, 9 labels"):
+        cu.make_loader(x, y[:9])
+
+
+def test_shuffle_is_seeded():
+    x, y = tiny_data(20)
+    first = [b[1].tolist() for b in cu.make_loader(x, y, batch_size=5, shuffle=True, seed=1)]
+    again = [b[1].tolist() for b in cu.make_loader(x, y, batch_size=5, shuffle=True, seed=1)]
+    other = [b[1].tolist() for b in cu.make_loader(x, y, batch_size=5, shuffle=True, seed=2)]
+    assert first == again and first != other
+
+
+def test_random_affine_moves_each_image_differently_and_keeps_shape():
+    torch.manual_seed(0)
+    x = torch.zeros(8, 1, 28, 28)
+    x[:, :, 10:18, 12:16] = 1.0
+    out = cu.random_affine(degrees=10, shift=0.1, scale=0.1)(x)
+    assert out.shape == x.shape
+    assert not torch.allclose(out[0], out[1])  # per-image parameters
+    assert torch.allclose(cu.random_affine(0, 0, 0)(x), x, atol=1e-5)  # no change asked: none made
+
+
+def test_train_returns_keras_style_history_and_learns():
+    cu.seed_everything(0)
+    x, y = tiny_data(120)
+    model = tiny_model()
+    history = cu.train(model, cu.make_loader(x, y, 16, shuffle=True), cu.make_loader(x, y, 64), epochs=8,
+                       optimizer=torch.optim.Adam(model.parameters(), 1e-2), verbose=False)
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy", "epoch_time"}
+    assert all(len(v) == 8 for v in history.values())
+    assert history["loss"][-1] < history["loss"][0] / 2
+    assert cu.evaluate(model, cu.make_loader(x, y, 64))["accuracy"] > 0.9
+
+
+def test_train_steps_the_scheduler_and_clips():
+    cu.seed_everything(0)
+    x, y = tiny_data(32)
+    model = tiny_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.5)
+    cu.train(model, cu.make_loader(x, y, 8), epochs=3, optimizer=optimizer, scheduler=scheduler, clip_norm=0.1,
+             verbose=False)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.125)
+
+
+def test_predict_feature_maps_filters_and_count():
+    model = tiny_model()
+    x, _ = tiny_data(5)
+    probabilities = cu.predict(model, x)
+    assert probabilities.shape == (5, 3) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    maps = cu.feature_maps(model, model[1], x)
+    assert maps.shape == (5, 4, 6, 6) and maps.min() >= 0
+    assert cu.conv_filters(model[0]).shape == (4, 1, 3, 3)
+    assert cu.count_params(model) == 4 * 9 + 4 + 144 * 3 + 3
+    model[0].weight.requires_grad_(False)
+    assert cu.count_params(model, trainable_only=True) == 4 + 144 * 3 + 3
+
+
+def test_feature_maps_of_an_unused_layer_is_an_error():
+    model = tiny_model()
+    with pytest.raises(ValueError, match="was not called"):
+        cu.feature_maps(model, nn.Conv2d(1, 1, 1), tiny_data(2)[0])
