@@ -26,9 +26,19 @@ def notebook_cells(lesson, framework):
     return "".join(code[0]["source"]), by_id
 
 
+def answer_source(answer, solution):
+    if not isinstance(answer, cnn_01.Mutation):
+        return answer
+    for old, new in answer:
+        assert old in solution, f"the mutation expects {old!r} in the solution; update tests/variants"
+        solution = solution.replace(old, new)
+    return solution
+
+
 def run_exercise(lesson, framework, exercise, answer):
     """Run set-up, answer and test cell; return (error or None, what went to stderr)."""
     setup, cells = notebook_cells(lesson, framework)
+    answer = answer_source(answer, cells[exercise])
     namespace = {"__name__": "__main__"}
     stderr = io.StringIO()
     with contextlib.redirect_stdout(io.StringIO()):

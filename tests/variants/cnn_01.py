@@ -1,8 +1,13 @@
 """Answers to lesson 01's exercises, right and wrong, that its tests must tell apart.
 
-Each entry: (framework, grade_id of the answer cell, a short name, the answer's source,
-whether the tests must accept it). Wrong answers are the mistakes students make.
+Each entry: (framework, grade_id of the answer cell, a short name, the answer, whether the
+tests must accept it). Wrong answers are the mistakes students make. An answer is either
+source code or a ``Mutation`` of the lesson's own solution (a list of replacements).
 """
+
+
+class Mutation(list):
+    """Replacements (old, new) applied to the solution's source; each old text must occur."""
 
 OUTPUT_SIZE_RIGHT = [
     ("floor division", "def conv_output_size(size, kernel_size, stride=1, padding=0):\n"
@@ -25,22 +30,6 @@ OUTPUT_SIZE_WRONG = [
      "    return size + 2 * padding - kernel_size + 1\n"),
 ]
 
-TORCH_CONV_LOOP = """
-def conv2d(x, weight, bias=None, stride=1, padding=0):
-    n, c, h, w = x.shape
-    f, _, kh, kw = weight.shape
-    x = F.pad(x, (padding, padding, padding, padding))
-    h_out = (h + 2 * padding - kh) // stride + 1
-    w_out = (w + 2 * padding - kw) // stride + 1
-    out = x.new_zeros((n, f, h_out, w_out))
-    for u in range(kh):
-        for v in range(kw):
-            patch = x[:, :, u:u + stride * h_out:stride, v:v + stride * w_out:stride]
-            out = out + torch.einsum("nchw,fc->nfhw", patch, KERNEL[:, :, u, v])
-    if bias is not None:
-        out = out + bias.view(1, f, 1, 1)
-    return out
-"""
 TORCH_CONV_UNFOLD = """
 def conv2d(x, weight, bias=None, stride=1, padding=0):
     n, c, h, w = x.shape
@@ -67,24 +56,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     return out if bias is None else out + bias.view(1, f, 1, 1)
 """
 
-TF_CONV_LOOP = """
-def conv2d(x, kernel, bias=None, stride=1, padding=0):
-    x = tf.convert_to_tensor(x)
-    kernel = tf.convert_to_tensor(kernel, dtype=x.dtype)
-    n, h, w, c = x.shape
-    kh, kw, _, f = kernel.shape
-    x = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
-    h_out = (h + 2 * padding - kh) // stride + 1
-    w_out = (w + 2 * padding - kw) // stride + 1
-    out = tf.zeros((n, h_out, w_out, f), dtype=x.dtype)
-    for u in range(kh):
-        for v in range(kw):
-            patch = x[:, u:u + stride * h_out:stride, v:v + stride * w_out:stride, :]
-            out += tf.einsum("nhwc,cf->nhwf", patch, KERNEL[u, v])
-    if bias is not None:
-        out += tf.reshape(bias, (1, 1, 1, f))
-    return out
-"""
 TF_CONV_PATCHES = """
 def conv2d(x, kernel, bias=None, stride=1, padding=0):
     x = tf.pad(tf.convert_to_tensor(x), [[0, 0], [padding, padding], [padding, padding], [0, 0]])
@@ -161,27 +132,27 @@ VARIANTS = [
     *[("tensorflow", "conv_output_size", name, src, True) for name, src in OUTPUT_SIZE_RIGHT],
     *[("tensorflow", "conv_output_size", name, src, False) for name, src in OUTPUT_SIZE_WRONG],
 
-    ("pytorch", "conv2d", "offset loop", TORCH_CONV_LOOP.replace("KERNEL", "weight"), True),
+    ("pytorch", "conv2d", "the solution", Mutation(), True),
     ("pytorch", "conv2d", "unfold (im2col)", TORCH_CONV_UNFOLD, True),
     ("pytorch", "conv2d", "loop over pixels", TORCH_CONV_PIXELS, True),
-    ("pytorch", "conv2d", "flipped kernel", TORCH_CONV_LOOP.replace("KERNEL", "weight.flip((2, 3))"), False),
-    ("pytorch", "conv2d", "padding ignored", TORCH_CONV_LOOP.replace("KERNEL", "weight")
-     .replace("x = F.pad(x, (padding, padding, padding, padding))", "padding = 0"), False),
-    ("pytorch", "conv2d", "stride ignored", TORCH_CONV_LOOP.replace("KERNEL", "weight")
-     .replace("stride * h_out:stride", "h_out").replace("stride * w_out:stride", "w_out")
-     .replace("// stride + 1", "+ 1"), False),
-    ("pytorch", "conv2d", "bias ignored", TORCH_CONV_LOOP.replace("KERNEL", "weight").replace("bias is not None", "False"), False),
+    ("pytorch", "conv2d", "flipped kernel", Mutation([("weight[:, :, u, v]", "weight.flip((2, 3))[:, :, u, v]")]), False),
+    ("pytorch", "conv2d", "padding ignored", Mutation([("x = F.pad(x, (padding, padding, padding, padding))", "pass")]), False),
+    ("pytorch", "conv2d", "stride ignored", Mutation([("u:u + stride * h_out:stride", "u:u + h_out"),
+                                                      ("v:v + stride * w_out:stride", "v:v + w_out"),
+                                                      ("// stride + 1", "+ 1")]), False),
+    ("pytorch", "conv2d", "bias ignored", Mutation([("if bias is not None:", "if False:")]), False),
     ("pytorch", "conv2d", "calls F.conv2d", "def conv2d(x, weight, bias=None, stride=1, padding=0):\n"
      "    return F.conv2d(x, weight, bias, stride=stride, padding=padding)\n", False),
     ("pytorch", "conv2d", "true convolution via F.conv2d", "def conv2d(x, weight, bias=None, stride=1, padding=0):\n"
      "    return torch.nn.functional.conv2d(x, weight.flip((2, 3)), bias, stride=stride, padding=padding)\n", False),
-    ("tensorflow", "conv2d", "offset loop", TF_CONV_LOOP.replace("KERNEL", "kernel"), True),
+    ("tensorflow", "conv2d", "the solution", Mutation(), True),
     ("tensorflow", "conv2d", "extract_patches", TF_CONV_PATCHES, True),
-    ("tensorflow", "conv2d", "flipped kernel", TF_CONV_LOOP.replace("KERNEL", "kernel[::-1, ::-1]"), False),
-    ("tensorflow", "conv2d", "padding ignored", TF_CONV_LOOP.replace("KERNEL", "kernel")
-     .replace("x = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])", "padding = 0"), False),
-    ("tensorflow", "conv2d", "channels mixed up", TF_CONV_LOOP.replace("KERNEL", "kernel")
-     .replace('"nhwc,cf->nhwf"', '"nhwc,fc->nhwf"').replace("kernel[u, v]", "tf.transpose(kernel[u, v])"), True),
+    ("tensorflow", "conv2d", "kernel transposed per offset", Mutation([('"nhwc,cf->nhwf", patch, kernel[u, v]',
+                                                                          '"nhwc,fc->nhwf", patch, tf.transpose(kernel[u, v])')]), True),
+    ("tensorflow", "conv2d", "flipped kernel", Mutation([("kernel[u, v]", "kernel[::-1, ::-1][u, v]")]), False),
+    ("tensorflow", "conv2d", "padding ignored", Mutation([("x = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])",
+                                                           "pass")]), False),
+    ("tensorflow", "conv2d", "bias ignored", Mutation([("if bias is not None:", "if False:")]), False),
     ("tensorflow", "conv2d", "calls tf.nn.conv2d", "def conv2d(x, kernel, bias=None, stride=1, padding=0):\n"
      "    x = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])\n"
      "    out = tf.nn.conv2d(x, kernel, stride, 'VALID')\n"
