@@ -19,3 +19,7 @@ c.Execute.allow_errors = True
 # The release keeps no outputs, and the student's stubs say what to do.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Keep graded notebooks readable: a progress bar or a runaway print cannot flood them.
+c.LimitOutput.max_lines = 1000
+c.LimitOutput.max_traceback = 100

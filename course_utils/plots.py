@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .checks import to_numpy
 
@@ -90,6 +91,7 @@ def plot_history(histories, metrics: Sequence[str] = ("loss", "accuracy")):
                     values = np.asarray(hist[key], dtype=float)
                     label = f"{name} {kind}".strip()
                     ax.plot(np.arange(1, len(values) + 1), values, style, color=color, marker="o", ms=3, label=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)

@@ -459,8 +459,10 @@ plots.show_misclassified(mnist.x_test, mnist.y_test, predicted, class_names=mnis
 plt.show()
 
 # %% [markdown]
-# The confusion matrix shows which digits the model mixes up (often 4 and 9, 3 and 5, 7 and
-# 2); the misclassified digits are often ones a person would hesitate over too.
+# Read the confusion matrix by rows: row *i* spreads the test digits of class *i* over the
+# predicted classes, so the off-diagonal cells show which digits the model mixes up. Many
+# misclassified digits are ones a person would hesitate over too; some are plain mistakes
+# that more data or a deeper network would fix.
 #
 # ## 8. What the network learned
 # The first layer's 32 filters, each 3×3. Many look like the edge detectors of section 4:

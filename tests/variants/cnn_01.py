@@ -147,11 +147,11 @@ VARIANTS = [
      "    return torch.nn.functional.conv2d(x, weight.flip((2, 3)), bias, stride=stride, padding=padding)\n", False),
     ("tensorflow", "conv2d", "the solution", Mutation(), True),
     ("tensorflow", "conv2d", "extract_patches", TF_CONV_PATCHES, True),
-    ("tensorflow", "conv2d", "kernel transposed per offset", Mutation([('"nhwc,cf->nhwf", patch, kernel[u, v]',
-                                                                          '"nhwc,fc->nhwf", patch, tf.transpose(kernel[u, v])')]), True),
+    ("tensorflow", "conv2d", "kernel transposed per offset",
+     Mutation([('"nhwc,cf->nhwf", patch, kernel[u, v]', '"nhwc,fc->nhwf", patch, tf.transpose(kernel[u, v])')]), True),
     ("tensorflow", "conv2d", "flipped kernel", Mutation([("kernel[u, v]", "kernel[::-1, ::-1][u, v]")]), False),
-    ("tensorflow", "conv2d", "padding ignored", Mutation([("x = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])",
-                                                           "pass")]), False),
+    ("tensorflow", "conv2d", "padding ignored",
+     Mutation([("x = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])", "pass")]), False),
     ("tensorflow", "conv2d", "bias ignored", Mutation([("if bias is not None:", "if False:")]), False),
     ("tensorflow", "conv2d", "calls tf.nn.conv2d", "def conv2d(x, kernel, bias=None, stride=1, padding=0):\n"
      "    x = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])\n"
