@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.variants import cnn_01
+from course_utils import authoring
+from tests.variants import Mutation, all_variants
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = {"01_cnn": cnn_01.VARIANTS}
+VARIANTS = all_variants()
 
 
 def notebook_cells(lesson, framework):
@@ -27,7 +28,7 @@ def notebook_cells(lesson, framework):
 
 
 def answer_source(answer, solution):
-    if not isinstance(answer, cnn_01.Mutation):
+    if not isinstance(answer, Mutation):
         return answer
     for old, new in answer:
         assert old in solution, f"the mutation expects {old!r} in the solution; update tests/variants"
@@ -66,6 +67,11 @@ def test_tests_accept_right_and_reject_wrong_answers(lesson, framework, exercise
         assert error is not None, f"a wrong answer ({name}) passes the tests"
 
 
+def test_every_lesson_has_a_variants_module():
+    missing = sorted(set(authoring.lessons()) - set(VARIANTS))
+    assert missing == [], f"add tests/variants/lesson_<lesson>.py for {missing}"
+
+
 @pytest.mark.parametrize("lesson", VARIANTS)
 def test_every_exercise_has_right_and_wrong_variants(lesson):
     for framework in ("pytorch", "tensorflow"):
@@ -76,9 +82,10 @@ def test_every_exercise_has_right_and_wrong_variants(lesson):
         assert missing == [], f"{framework}: exercises without right or wrong variants: {missing}"
 
 
-def test_the_solutions_pass_their_own_tests():
+@pytest.mark.parametrize("lesson", VARIANTS)
+def test_the_solutions_pass_their_own_tests(lesson):
     for framework in ("pytorch", "tensorflow"):
-        _, cells = notebook_cells("01_cnn", framework)
+        _, cells = notebook_cells(lesson, framework)
         for exercise in [gid for gid in cells if f"{gid}_tests" in cells]:
-            error, stderr = run_exercise("01_cnn", framework, exercise, cells[exercise])
+            error, stderr = run_exercise(lesson, framework, exercise, cells[exercise])
             assert error is None and stderr == "", f"{framework} {exercise}: {error} {stderr}"

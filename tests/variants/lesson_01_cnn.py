@@ -1,13 +1,10 @@
 """Answers to lesson 01's exercises, right and wrong, that its tests must tell apart.
 
-Each entry: (framework, grade_id of the answer cell, a short name, the answer, whether the
-tests must accept it). Wrong answers are the mistakes students make. An answer is either
-source code or a ``Mutation`` of the lesson's own solution (a list of replacements).
+See ``tests/variants/__init__.py`` for the format. Wrong answers are the mistakes students make.
 """
+from tests.variants import Mutation
 
-
-class Mutation(list):
-    """Replacements (old, new) applied to the solution's source; each old text must occur."""
+LESSON = "01_cnn"
 
 OUTPUT_SIZE_RIGHT = [
     ("floor division", "def conv_output_size(size, kernel_size, stride=1, padding=0):\n"
