@@ -94,7 +94,12 @@ def env_with_venv() -> dict[str, str]:
 
 
 def in_venv(args: list[str]) -> int:
-    return subprocess.run(args, cwd=ROOT, env=env_with_venv()).returncode
+    """Replace this process by ``args`` in the environment, so that signals (Ctrl-C, a
+    test's terminate) reach JupyterLab or pytest directly."""
+    os.chdir(ROOT)
+    sys.stdout.flush()
+    os.execve(args[0], args, env_with_venv())
+    return 1  # not reached
 
 
 def cmd_lab(extra: list[str]) -> int:
@@ -130,7 +135,14 @@ def main(argv: list[str]) -> int:
     if command == "release":
         return cmd_tool("course_utils.authoring", ["release", *extra])
     if command == "run":
-        return in_venv(extra)
+        if not extra:
+            print("usage: course.py run COMMAND [ARGS...]", file=sys.stderr)
+            return 2
+        found = shutil.which(extra[0], path=str(venv_dir() / "bin")) or shutil.which(extra[0])
+        if found is None:
+            print(f"no command {extra[0]!r} in the environment or on PATH", file=sys.stderr)
+            return 2
+        return in_venv([found, *extra[1:]])
     print(f"unknown command {command!r}; expected setup, lab, test, sync, release or run", file=sys.stderr)
     return 2
 
