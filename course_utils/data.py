@@ -35,6 +35,7 @@ __all__ = [
     "fashion_mnist_dir",
     "load_fashion_mnist",
     "load_mnist",
+    "load_sunspots",
     "load_npz",
     "one_hot",
     "read_idx",
@@ -451,6 +452,34 @@ def load_fashion_mnist(n_val: int = 2000, seed: int = 0, source: str = "auto") -
         raise ValueError(f"n_val={n_val}: the training images number {len(y_train)}")
     parts = stratified_split(y_train, {"train": len(y_train) - n_val, "val": n_val}, seed)
     return _make_split(x_train, y_train, parts, (x_test, y_test), FASHION_MNIST_CLASSES, name)
+
+
+SUNSPOTS_FILE = "sunspots.npz"
+"""The yearly sunspot series in ``datasets/`` (listed under ``series`` in ``manifest.json``)."""
+
+
+def load_sunspots() -> tuple[np.ndarray, np.ndarray]:
+    """The yearly mean sunspot numbers 1700-2008 (public domain, shipped by statsmodels).
+
+    Returns ``(years, sunspots)``: years ``int64 (309,)``, consecutive from 1700 to 2008;
+    sunspots ``float64 (309,)``, the mean number of sunspots of each year (0 to 190.2).
+    statsmodels ships no monthly series, so this yearly one is the course's.
+
+    The file is checked against its checksum, shapes and dtypes in ``manifest.json``
+    (its ``series`` section); a missing or damaged file raises :class:`DatasetError`.
+    """
+    directory = data_dir()
+    path = directory / SUNSPOTS_FILE
+    manifest = directory / "manifest.json"
+    try:
+        entry = json.loads(manifest.read_text())["series"][SUNSPOTS_FILE]
+    except FileNotFoundError:
+        raise DatasetMissingError(f"{manifest} is missing, so {SUNSPOTS_FILE} cannot be verified; {_REBUILD}") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise DatasetError(f"{manifest} lists no series {SUNSPOTS_FILE} ({err!r}); {_REBUILD}") from None
+    arrays = load_npz(SUNSPOTS_FILE, expected_sha256=entry["sha256"])
+    _check_arrays(path, arrays, entry["arrays"])
+    return arrays["year"].astype(np.int64), arrays["sunspots"]
 
 
 # ----------------------------------------------------------------------------- conversions

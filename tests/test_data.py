@@ -327,3 +327,34 @@ def test_one_hot():
 def test_one_hot_rejects_bad_labels(labels):
     with pytest.raises(ValueError):
         data.one_hot(np.array(labels), 3)
+
+
+# ----------------------------------------------------------------------------- sunspots
+
+
+def test_load_sunspots_gives_the_yearly_series():
+    years, values = data.load_sunspots()
+    assert years.dtype == np.int64 and values.dtype == np.float64
+    assert years.shape == values.shape == (309,)
+    np.testing.assert_array_equal(years, np.arange(1700, 2009))
+    assert values.min() == 0.0 and values.max() == pytest.approx(190.2)
+    # the ~11-year solar cycle: the autocorrelation peaks near a lag of 11 years
+    centred = values - values.mean()
+    acf = [np.dot(centred[:-lag], centred[lag:]) / np.dot(centred, centred) for lag in range(1, 16)]
+    assert 9 <= 1 + int(np.argmax(acf[7:])) + 7 <= 12
+
+
+def test_load_sunspots_checks_its_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    with pytest.raises(DatasetMissingError, match="manifest.json"):
+        data.load_sunspots()
+    path = _copy_data(tmp_path, "sunspots.npz")
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    with pytest.raises(DatasetError, match="checksum mismatch") as info:
+        data.load_sunspots()
+    assert "sunspots.npz" in str(info.value) and "build_datasets.py" in str(info.value)
+    (tmp_path / "manifest.json").write_text('{"files": {}}')
+    with pytest.raises(DatasetError, match="lists no series sunspots.npz"):
+        data.load_sunspots()

@@ -132,3 +132,33 @@ def test_readme_table_matches_manifest(name):
     assert row is not None, f"datasets/README.md has no table row for {name}"
     assert entry["sha256"] in row and entry["source"]["version"] in row
     assert f"{entry['bytes']:,}" in readme
+
+
+# ----------------------------------------------------------------------------- time series
+
+SERIES = MANIFEST.get("series", {})
+
+
+def test_sunspots_series_matches_manifest_and_readme():
+    entry = SERIES["sunspots.npz"]
+    blob = (DATASETS / "sunspots.npz").read_bytes()
+    assert len(blob) == entry["bytes"] and hashlib.sha256(blob).hexdigest() == entry["sha256"]
+    arrays = _load("sunspots.npz")
+    assert set(arrays) == set(entry["arrays"]) == {"year", "sunspots"}
+    for key, spec in entry["arrays"].items():
+        assert list(arrays[key].shape) == spec["shape"] and str(arrays[key].dtype) == spec["dtype"], key
+        assert hashlib.sha256(arrays[key].tobytes()).hexdigest() == spec["sha256"], key
+    assert entry["num_values"] == len(arrays["year"]) == 309
+    np.testing.assert_array_equal(np.diff(arrays["year"]), 1)
+    assert (arrays["sunspots"] >= 0).all()
+    source = entry["source"]
+    assert source["package"] == "statsmodels" and source["registry"] == "PyPI" and source["version"]
+    assert source["license"] == "public domain"
+    row = next((line for line in (DATASETS / "README.md").read_text().splitlines() if line.startswith("| `sunspots.npz`")), None)
+    assert row is not None and entry["sha256"] in row and source["version"] in row
+
+
+def test_series_and_image_files_are_disjoint_and_the_shipped_data_stays_small():
+    assert not set(SERIES) & set(FILES)
+    total = sum((DATASETS / name).stat().st_size for name in [*FILES, *SERIES])
+    assert total < 15e6, f"datasets/ total {total / 1e6:.1f} MB"

@@ -1,0 +1,826 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 04 · Recurrent networks and backpropagation through time (PyTorch)
+#
+# A recurrent neural network (RNN) reads a sequence one step at a time and keeps a
+# **hidden state**, a vector that summarises what it has seen so far. The same weights
+# are used at every step, so one small network handles sequences of any length. In this
+# lesson you will
+#
+# 1. write an RNN step and a forward pass over a sequence, and check them against PyTorch's `nn.RNN`,
+# 2. derive and write **backpropagation through time** (BPTT) by hand, and check it against
+#    autograd and a numerical gradient,
+# 3. measure how gradients **vanish or explode** over time steps, and why,
+# 4. write **gradient clipping** and watch it save a training run that blows up,
+# 5. train with **truncated BPTT** on a real series, the yearly sunspot numbers, and beat the
+#    persistence forecast,
+# 6. find where a simple RNN stops learning: the **adding problem** at growing lengths.
+#
+# The TensorFlow notebook of this lesson has the same headings, data, seeds and exercises:
+# open them side by side to see both frameworks do the same thing.
+#
+# **Exercises** are marked *Exercise*. Write your code between the lines the stubs show,
+# delete `raise NotImplementedError()`, run the test cell below it, and press *Validate*
+# in the toolbar before you submit. The visible tests are a first check; the grader runs
+# more.
+
+# %% [markdown]
+# ## Set-up
+# *Helper cell*: imports, library versions, the run profile and the device. The profile
+# (`COURSE_PROFILE` = `smoke`, `standard` or `full`) sets how much data and training the
+# notebook uses: `standard` suits a laptop CPU, `full` a GPU.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch import nn
+
+from course_utils import sequences
+from course_utils import torch as cu
+from course_utils.checks import check_close, check_shape, rel_error, to_numpy
+from course_utils.data import load_sunspots
+from course_utils.profiles import current_profile, pick
+
+assert tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4), "this lesson needs PyTorch 2.4 or newer"
+assert tuple(int(v) for v in np.__version__.split(".")[:2]) >= (1, 26), "this lesson needs numpy 1.26 or newer"
+
+SEED = 42
+cu.seed_everything(SEED)
+PROFILE = current_profile()
+print(f"profile: {PROFILE}")
+print(cu.device_report())
+
+# %% [markdown]
+# ## 1. Sequences, hidden state and recurrence
+# A sequence is an ordered list of inputs $x_1, x_2, \dots, x_T$: the yearly sunspot
+# numbers, the words of a sentence, the frames of a recording. What matters is often not
+# one input but how it relates to the earlier ones. A recurrent network carries a
+# **hidden state** $h_t$ from step to step and updates it with each new input:
+#
+# $$ h_t = \tanh\left(W_{ih}\, x_t + W_{hh}\, h_{t-1} + b\right), \qquad y_t = W_{hy}\, h_t + b_y .$$
+#
+# * $W_{ih}$ (H × D) reads the input, $W_{hh}$ (H × H) carries the past forward, and the
+#   same $W_{ih}, W_{hh}, b$ serve every step: **weight sharing in time**, as a convolution
+#   shares its filter in space.
+# * $h_0$ is the initial state, usually zeros. The state is the network's only memory.
+# * This feedback of the state into the next step is the **recurrence**.
+#
+# Drawn step by step, the network becomes a deep feed-forward network with one layer per
+# time step, all layers sharing their weights: this is the **unrolled** network,
+#
+# $$ h_0 \xrightarrow{x_1} h_1 \xrightarrow{x_2} h_2 \xrightarrow{x_3} \cdots \xrightarrow{x_T} h_T , $$
+#
+# and it is what we differentiate in section 2. PyTorch's `nn.RNN` computes exactly this
+# (with two bias vectors, `bias_ih` and `bias_hh`, of which only the sum matters). With
+# `batch_first=True` a batch of sequences is a tensor (N, T, D): N sequences, T steps,
+# D features per step. We write the same with matrices whose rows are the batch:
+# $h_t = \tanh(x_t W_{ih}^\top + h_{t-1} W_{hh}^\top + b)$ for $x_t$ (N, D), $h_t$ (N, H).
+
+# %% [markdown]
+# ### Exercise 1: one RNN step (2 points)
+# Write `rnn_step(x_t, h_prev, W_ih, W_hh, b)` returning $h_t$ with PyTorch tensor
+# operations, in the layout of `nn.RNN`'s weights:
+#
+# * `x_t`: (N, D) the inputs at this step; `h_prev`: (N, H) the previous state
+# * `W_ih`: (H, D), `W_hh`: (H, H), `b`: (H,)
+# * returns (N, H), in the inputs' dtype
+
+# %% nbgrader={"grade": false, "grade_id": "rnn_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rnn_step(x_t, h_prev, W_ih, W_hh, b):
+    """One step of a tanh RNN: x_t (N, D), h_prev (N, H), W_ih (H, D), W_hh (H, H), b (H,) -> h_t (N, H)."""
+    ### BEGIN SOLUTION
+    return torch.tanh(x_t @ W_ih.T + h_prev @ W_hh.T + b)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "rnn_step_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+torch.manual_seed(0)
+cell = nn.RNNCell(3, 4)
+x_t, h_prev = torch.randn(2, 3), torch.randn(2, 4)
+b = cell.bias_ih + cell.bias_hh
+h_t = rnn_step(x_t, h_prev, cell.weight_ih, cell.weight_hh, b)
+check_shape(h_t, (2, 4), name="rnn_step")
+check_close(h_t, cell(x_t, h_prev), rtol=1e-5, atol=1e-6, name="rnn_step against nn.RNNCell")
+### BEGIN HIDDEN TESTS
+torch.manual_seed(1)
+for n, d, h in [(5, 2, 3), (1, 6, 6), (4, 1, 7)]:
+    cell = nn.RNNCell(d, h).double()
+    with torch.no_grad():
+        cell.weight_hh.mul_(3.0)  # large, non-symmetric weights: a transposed W_hh or a missing tanh shows
+        cell.bias_ih.add_(1.0)
+    x_t, h_prev = torch.randn(n, d, dtype=torch.float64), torch.randn(n, h, dtype=torch.float64)
+    got = rnn_step(x_t, h_prev, cell.weight_ih, cell.weight_hh, cell.bias_ih + cell.bias_hh)
+    check_close(got, cell(x_t, h_prev), rtol=1e-6, atol=1e-8, name=f"rnn_step with N={n}, D={d}, H={h}")
+    assert got.dtype == torch.float64, f"rnn_step should keep the inputs' dtype float64, got {got.dtype}"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2: the forward pass over a sequence (3 points)
+# Write `rnn_forward(x, h0, W_ih, W_hh, b)`: loop over the T steps (you may call your
+# `rnn_step`), carrying the state, and return **all** the states $h_1, \dots, h_T$ stacked
+# along the time axis.
+#
+# * `x`: (N, T, D); `h0`: (N, H)
+# * returns (N, T, H): `out[:, t]` is $h_{t+1}$ (the state *after* reading `x[:, t]`), the
+#   layout of `nn.RNN`'s first output with `batch_first=True`.
+
+# %% nbgrader={"grade": false, "grade_id": "rnn_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rnn_forward(x, h0, W_ih, W_hh, b):
+    """All hidden states of a tanh RNN: x (N, T, D), h0 (N, H) -> (N, T, H)."""
+    ### BEGIN SOLUTION
+    h, states = h0, []
+    for t in range(x.shape[1]):
+        h = torch.tanh(x[:, t] @ W_ih.T + h @ W_hh.T + b)  # rnn_step(x[:, t], h, W_ih, W_hh, b)
+        states.append(h)
+    return torch.stack(states, dim=1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "rnn_forward_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+torch.manual_seed(0)
+rnn = nn.RNN(3, 4, batch_first=True)
+x, h0 = torch.randn(2, 5, 3), torch.zeros(2, 4)
+out = rnn_forward(x, h0, rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0)
+check_shape(out, (2, 5, 4), name="rnn_forward")
+check_close(out, rnn(x)[0], rtol=1e-5, atol=1e-6, name="rnn_forward against nn.RNN")
+### BEGIN HIDDEN TESTS
+torch.manual_seed(2)
+for n, t, d, h in [(3, 7, 2, 5), (4, 4, 3, 4), (2, 1, 3, 3), (1, 12, 1, 6)]:  # N == T, T == 1, N == 1
+    rnn = nn.RNN(d, h, batch_first=True).double()
+    with torch.no_grad():
+        rnn.weight_hh_l0.mul_(2.0)
+    x = torch.randn(n, t, d, dtype=torch.float64)
+    h0 = torch.randn(n, h, dtype=torch.float64)  # a non-zero initial state must be used
+    expected = rnn(x, h0[None])[0]
+    got = rnn_forward(x, h0, rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0)
+    check_close(got, expected, rtol=1e-6, atol=1e-8,
+                name=f"rnn_forward for N={n}, T={t} (is the state carried? are h_1..h_T returned, batch first?)")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The course keeps recurrent weights in one neutral layout, that of the equations with row
+# vectors, $h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)$, which is also Keras' layout
+# (`course_utils.sequences`). `random_rnn_weights` draws them from a seed, so both notebooks
+# of this lesson start from the *same* network; `keras_rnn_to_torch` ports them into
+# `nn.RNN` (transposed matrices, the bias in `bias_ih`, zero in `bias_hh`). Our forward pass,
+# `nn.RNN` and a loop of `nn.RNNCell` steps agree, and print the same numbers as the
+# TensorFlow notebook.
+
+# %%
+rng = np.random.default_rng(SEED)
+x_np = rng.normal(size=(2, 6, 3))
+weights = sequences.random_rnn_weights(input_size=3, hidden_size=4, seed=SEED)
+ported = sequences.keras_rnn_to_torch(weights["W_xh"], weights["W_hh"], weights["b_h"])
+rnn = nn.RNN(3, 4, batch_first=True)
+rnn.load_state_dict({name: torch.tensor(value, dtype=torch.float32) for name, value in ported.items()})
+x = torch.tensor(x_np, dtype=torch.float32)
+h0 = torch.zeros(2, 4)
+
+ours = rnn_forward(x, h0, rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0)
+builtin, h_last = rnn(x)
+cell = nn.RNNCell(3, 4)
+cell.load_state_dict({name.replace("_l0", ""): value for name, value in rnn.state_dict().items()})
+h = h0
+for t in range(x.shape[1]):
+    h = cell(x[:, t], h)
+print("ours vs nn.RNN, relative error:", rel_error(ours, builtin))
+print("nn.RNNCell loop vs nn.RNN's final state, relative error:", rel_error(h, h_last[0]))
+print("h_T of the first sequence:", np.round(to_numpy(builtin[0, -1]), 5))
+
+# %% [markdown]
+# ## 2. Backpropagation through time
+# Training needs the gradient of a loss with respect to the shared weights. Take a loss
+# that adds up a term per step, $L = \sum_t \ell_t(y_t)$. In the unrolled network $h_t$
+# influences the loss in two ways: directly through its output $y_t$, and through every
+# later state. So the gradient flowing into $h_t$ has two parts,
+#
+# $$ \delta_t \equiv \frac{\partial L}{\partial h_t}
+#    = \underbrace{\frac{\partial \ell_t}{\partial h_t}}_{\text{from } y_t}
+#    + \delta_{t+1}\,\frac{\partial h_{t+1}}{\partial h_t},
+#    \qquad \delta_{T+1} = 0 ,$$
+#
+# and it is computed **backwards in time**, from $t = T$ down to 1. With the
+# pre-activation $a_t = x_t W_{ih}^\top + h_{t-1} W_{hh}^\top + b$ and $h_t = \tanh(a_t)$:
+#
+# * $\partial L/\partial a_t = \delta_t \odot (1 - h_t^2)$: the **derivative of tanh**,
+#   elementwise;
+# * one step back: $\delta_t \,\partial h_{t+1}/\partial h_t$ becomes, for a batch of rows,
+#   $(\partial L/\partial a_{t+1})\, W_{hh}$;
+# * the weights are shared, so their gradients are **sums over all time steps** (and over
+#   the batch):
+#
+# $$ \frac{\partial L}{\partial W_{ih}} = \sum_t \Big(\frac{\partial L}{\partial a_t}\Big)^{\!\top} x_t ,\qquad
+#    \frac{\partial L}{\partial W_{hh}} = \sum_t \Big(\frac{\partial L}{\partial a_t}\Big)^{\!\top} h_{t-1} ,\qquad
+#    \frac{\partial L}{\partial b} = \sum_{t}\sum_{n} \frac{\partial L}{\partial a_t} ,\qquad
+#    \frac{\partial L}{\partial h_0} = \frac{\partial L}{\partial a_1}\, W_{hh}. $$
+#
+# Note $h_{t-1}$, not $h_t$, in the recurrent gradient: $W_{hh}$ multiplies the *previous*
+# state. This is backpropagation through time: ordinary backpropagation on the unrolled
+# network, with the shared weights' gradients summed over its copies.
+
+# %% [markdown]
+# ### Exercise 3: BPTT by hand (4 points)
+# Write `rnn_backward(dh_out, x, h0, hs, W_hh)` for the RNN of Exercise 2, with PyTorch
+# tensor operations and **without autograd** (no `.backward()`, no `torch.autograd`).
+#
+# * `dh_out`: (N, T, H), $\partial \ell_t / \partial h_t$, the gradient reaching each
+#   state from its own output only (the direct part)
+# * `x`: (N, T, D), `h0`: (N, H), `hs`: (N, T, H) the states $h_1 \dots h_T$ of the forward
+#   pass, `W_hh`: (H, H)
+# * returns a dict of gradients: `"weight_ih"` (H, D), `"weight_hh"` (H, H), `"bias"` (H,),
+#   `"h0"` (N, H), and `"dh"` (N, T, H), the **total** $\delta_t = \partial L/\partial h_t$
+#   (direct part plus what flows back from later steps), which section 3 plots.
+
+# %% nbgrader={"grade": false, "grade_id": "rnn_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rnn_backward(dh_out, x, h0, hs, W_hh):
+    """BPTT for h_t = tanh(x_t W_ih^T + h_{t-1} W_hh^T + b). dh_out, hs: (N, T, H); x: (N, T, D);
+    h0: (N, H); W_hh: (H, H). Returns {"weight_ih", "weight_hh", "bias", "h0", "dh"}."""
+    ### BEGIN SOLUTION
+    n, steps, hidden = hs.shape
+    grads = {"weight_ih": x.new_zeros(hidden, x.shape[2]), "weight_hh": x.new_zeros(hidden, hidden),
+             "bias": x.new_zeros(hidden)}
+    dh = torch.zeros_like(hs)
+    from_later = torch.zeros_like(h0)  # dL/dh_t arriving from step t + 1
+    for t in reversed(range(steps)):
+        dh[:, t] = dh_out[:, t] + from_later
+        da = dh[:, t] * (1 - hs[:, t] ** 2)  # through the tanh
+        h_prev = hs[:, t - 1] if t > 0 else h0
+        grads["weight_ih"] += da.T @ x[:, t]
+        grads["weight_hh"] += da.T @ h_prev
+        grads["bias"] += da.sum(dim=0)
+        from_later = da @ W_hh
+    grads["h0"] = from_later
+    grads["dh"] = dh
+    return grads
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "rnn_backward_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+def _autograd_bptt(dh_out, x, h0, W_ih, W_hh, b):
+    """The reference: autograd on the unrolled RNN, for the loss sum(dh_out * hs)."""
+    W_ih, W_hh, b, h0 = (p.detach().clone().requires_grad_(True) for p in (W_ih, W_hh, b, h0))
+    h, states = h0, []
+    for t in range(x.shape[1]):
+        h = torch.tanh(x[:, t] @ W_ih.T + h @ W_hh.T + b)
+        states.append(h)
+    loss = (dh_out * torch.stack(states, dim=1)).sum()
+    g = torch.autograd.grad(loss, [W_ih, W_hh, b, h0, *states])
+    hs = torch.stack(states, dim=1).detach()
+    return hs, {"weight_ih": g[0], "weight_hh": g[1], "bias": g[2], "h0": g[3], "dh": torch.stack(g[4:], dim=1)}
+
+torch.manual_seed(0)
+N, T, D, H = 2, 4, 3, 5
+x, h0 = torch.randn(N, T, D, dtype=torch.float64), torch.randn(N, H, dtype=torch.float64)
+W_ih, W_hh, b = torch.randn(H, D, dtype=torch.float64), torch.randn(H, H, dtype=torch.float64) * 0.5, torch.randn(H, dtype=torch.float64)
+dh_out = torch.randn(N, T, H, dtype=torch.float64)
+hs, expected = _autograd_bptt(dh_out, x, h0, W_ih, W_hh, b)
+got = rnn_backward(dh_out, x, h0, hs, W_hh)
+for key in ("weight_ih", "weight_hh", "bias", "h0", "dh"):
+    check_close(got[key], expected[key], rtol=1e-5, atol=1e-6, name=f"rnn_backward(...)[{key!r}]")
+### BEGIN HIDDEN TESTS
+def _without_autograd(fn, *args):
+    """Run the student's function with autograd switched off, so it must work by hand."""
+    saved = (torch.autograd.grad, torch.Tensor.backward, torch.autograd.backward)
+    def refuse(*a, **k):
+        raise AssertionError("rnn_backward must compute the gradients by hand, without autograd")
+    torch.autograd.grad, torch.Tensor.backward, torch.autograd.backward = refuse, refuse, refuse
+    try:
+        return fn(*args)
+    finally:
+        torch.autograd.grad, torch.Tensor.backward, torch.autograd.backward = saved
+
+torch.manual_seed(3)
+cases = [(3, 6, 2, 4, "random"), (4, 4, 4, 4, "random"), (2, 1, 3, 3, "random"), (1, 8, 1, 6, "last step only"),
+         (3, 5, 2, 4, "first step only")]
+for n, t, d, h, where in cases:
+    x, h0 = torch.randn(n, t, d, dtype=torch.float64), torch.randn(n, h, dtype=torch.float64)
+    W_ih, b = torch.randn(h, d, dtype=torch.float64), torch.randn(h, dtype=torch.float64) * 0.3
+    W_hh = torch.randn(h, h, dtype=torch.float64) * 0.8  # not symmetric: W_hh and W_hh.T differ
+    dh_out = torch.randn(n, t, h, dtype=torch.float64)
+    if where == "last step only":  # the gradient must travel back through all the steps
+        dh_out[:, :-1] = 0
+    if where == "first step only":  # nothing flows back from later steps
+        dh_out[:, 1:] = 0
+    hs, expected = _autograd_bptt(dh_out, x, h0, W_ih, W_hh, b)
+    got = _without_autograd(rnn_backward, dh_out, x, h0, hs, W_hh)
+    for key, shape in [("weight_ih", (h, d)), ("weight_hh", (h, h)), ("bias", (h,)), ("h0", (n, h)), ("dh", (n, t, h))]:
+        assert key in got, f"rnn_backward should return a dict with the key {key!r}"
+        check_shape(got[key], shape, name=f"rnn_backward(...)[{key!r}]")
+        check_close(got[key], expected[key], rtol=1e-5, atol=1e-6,
+                    name=f"rnn_backward(...)[{key!r}] for N={n}, T={t}, D={d}, H={h}, loss on the {where}")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Now the whole model of section 1, output layer and loss included, in float64:
+# $y_t = h_t W_{hy}^\top + b_y$ and $L = \frac{1}{2N}\sum_{n,t} \lVert y_t - \text{target}_t \rVert^2$.
+# The output layer's part is ordinary backpropagation: $\partial L/\partial y_t = (y_t -
+# \text{target}_t)/N$, which gives $\partial L/\partial W_{hy}$, $\partial L/\partial b_y$
+# and the direct part $\partial \ell_t/\partial h_t = (\partial L/\partial y_t)\, W_{hy}$
+# that `rnn_backward` takes. We check every gradient two ways: against autograd, and
+# against a **numerical gradient**, $\big(L(\theta + \epsilon) - L(\theta - \epsilon)\big) /
+# 2\epsilon$ for each entry, which needs no calculus at all. In float64 both should agree
+# with ours to a relative error far below $10^{-6}$.
+
+# %%
+rng = np.random.default_rng(SEED)
+N, T, D, H, OUT = 3, 6, 2, 5, 2
+params = {  # numpy float64 arrays: numerical_gradient perturbs them in place
+    "weight_ih": rng.normal(size=(H, D)), "weight_hh": rng.normal(size=(H, H)) * 0.7, "bias": rng.normal(size=H) * 0.1,
+    "h0": rng.normal(size=(N, H)) * 0.5, "weight_hy": rng.normal(size=(OUT, H)), "bias_y": rng.normal(size=OUT),
+}
+x = torch.from_numpy(rng.normal(size=(N, T, D)))
+targets = torch.from_numpy(rng.normal(size=(N, T, OUT)))
+
+
+def model_loss(p):
+    """Forward pass of RNN + output layer and the loss, for tensors (or numpy arrays) p."""
+    p = {k: torch.as_tensor(v) for k, v in p.items()}
+    hs = rnn_forward(x, p["h0"], p["weight_ih"], p["weight_hh"], p["bias"])
+    y = hs @ p["weight_hy"].T + p["bias_y"]
+    return ((y - targets) ** 2).sum() / (2 * N), hs, y
+
+
+# by hand: the output layer, then BPTT
+t_params = {k: torch.from_numpy(v) for k, v in params.items()}
+loss, hs, y = model_loss(t_params)
+dy = (y - targets) / N
+by_hand = rnn_backward(dy @ t_params["weight_hy"], x, t_params["h0"], hs, t_params["weight_hh"])
+by_hand["weight_hy"] = torch.einsum("nto,nth->oh", dy, hs)
+by_hand["bias_y"] = dy.sum(dim=(0, 1))
+
+# autograd
+leaves = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+model_loss(leaves)[0].backward()
+
+print(f"{'parameter':>10}  {'vs autograd':>12}  {'vs numerical':>12}")
+for name in params:
+    numerical = sequences.numerical_gradient(lambda: model_loss(params)[0].item(), params[name])
+    print(f"{name:>10}  {rel_error(by_hand[name], leaves[name].grad):12.2e}  {rel_error(by_hand[name], numerical):12.2e}")
+
+# %% [markdown]
+# ## 3. Vanishing and exploding gradients
+# Unroll the recursion for $\delta_t$ with a loss on the last step only: the gradient
+# reaching step $t$ is the last one multiplied by one **Jacobian per step** in between,
+#
+# $$ \frac{\partial L}{\partial h_t} = \frac{\partial L}{\partial h_T}\,
+#    \prod_{k=t+1}^{T} \frac{\partial h_k}{\partial h_{k-1}},\qquad
+#    \frac{\partial h_k}{\partial h_{k-1}} = \operatorname{diag}\!\big(1 - h_k^2\big)\, W_{hh}. $$
+#
+# A product of $T - t$ matrices behaves like a power. If the Jacobians shrink vectors (the
+# **spectral radius** of $W_{hh}$, its largest $|\lambda|$, below 1, and $1 - h_k^2 \le 1$
+# only shrinks further), the gradient decays **exponentially** with the distance $T - t$:
+# it **vanishes**, and the first steps of a long sequence receive no learning signal. If they
+# stretch vectors (spectral radius above 1, states away from saturation), it grows
+# exponentially: it **explodes**, and one update can throw the weights far away. Only near
+# 1 does a signal survive many steps, and a tanh RNN cannot stay there by itself.
+#
+# We measure it: 100 steps, the same random $W_{hh}$ scaled to several spectral radii,
+# small inputs so that the states stay in tanh's near-linear range, and your
+# `rnn_backward` to get $\lVert \partial L/\partial h_t \rVert$ at every step.
+
+# %%
+STEPS, HIDDEN = 100, 32
+RADII = [0.5, 0.9, 1.0, 1.1, 1.5, 3.0]
+x_long = torch.from_numpy(np.random.default_rng(SEED).normal(size=(16, STEPS, 1)))
+readout = torch.from_numpy(np.random.default_rng(SEED + 1).normal(size=HIDDEN))
+grad_norms = {}
+for radius in RADII:
+    w = sequences.random_rnn_weights(1, HIDDEN, spectral_radius=radius, input_scale=0.1, seed=SEED)
+    W_ih, W_hh, b = (torch.from_numpy(w[k].T.copy()) for k in ("W_xh", "W_hh", "b_h"))
+    h0 = torch.zeros(16, HIDDEN, dtype=torch.float64)
+    hs = rnn_forward(x_long, h0, W_ih, W_hh, b)
+    dh_out = torch.zeros_like(hs)
+    dh_out[:, -1] = readout  # L = sum_n readout . h_T: a loss on the last step only
+    grad_norms[radius] = to_numpy(rnn_backward(dh_out, x_long, h0, hs, W_hh)["dh"].norm(dim=2).mean(dim=0))
+
+fig, ax = plt.subplots(figsize=(7, 4))
+for radius, norms in grad_norms.items():
+    ax.semilogy(np.arange(1, STEPS + 1), norms, label=f"spectral radius {radius}")
+ax.set_xlabel("time step t")
+ax.set_ylabel("mean ||dL/dh_t||")
+ax.set_title("gradient reaching each step from a loss at t = 100")
+ax.legend()
+plt.show()
+for radius, norms in grad_norms.items():
+    gain = (norms[0] / norms[-1]) ** (1 / (STEPS - 1))
+    print(f"spectral radius {radius}: ||dL/dh_1|| / ||dL/dh_100|| = {norms[0] / norms[-1]:9.2e}, per step x{gain:.3f}")
+
+# %% [markdown]
+# Read the plot from right to left, the way the gradient travels. Below 1 the gradient
+# falls by a constant factor per step: after 100 steps nothing is left, so the network
+# cannot learn that something early in the sequence mattered. At 1 it survives, slowly
+# nibbled at by tanh's derivative $1 - h_k^2 < 1$; just above 1 it grows. Far above 1 (3
+# here) the states move chaotically and the gradient reaching the first steps is many
+# orders of magnitude larger: it **explodes**.
+#
+# The radius 1.5 shows that "above 1" is not the whole story. The spectral radius
+# describes the Jacobian at $h = 0$; a state that grows is squashed by the tanh, and here
+# the network settles into a state where the factors $1 - h_k^2$ shrink each Jacobian
+# enough for the gradient to vanish again. What decides is the typical size of the
+# Jacobians along the actual trajectory, printed above as the factor per step. (With large
+# inputs the states saturate, $1 - h_k^2 \approx 0$, and the gradient vanishes whatever
+# the weights.) LSTMs and GRUs (lessons 05 and 06) fix the vanishing side with an additive
+# memory path; the exploding side has a simpler fix: clipping.
+
+# %% [markdown]
+# ## 4. Gradient clipping
+# When the gradient explodes, its *direction* is still useful; only its size is absurd.
+# Clipping limits the size of the update:
+#
+# * **by value**: clamp every entry to $[-c, c]$. Simple, but it changes the gradient's
+#   direction (big entries are cut, small ones are not).
+# * **by global norm**: treat all gradients of the model as one long vector $g$, with
+#   $\lVert g \rVert = \sqrt{\sum_i \lVert g_i \rVert^2}$ over all tensors $g_i$; if
+#   $\lVert g \rVert > c$, scale **every** tensor by $c / \lVert g \rVert$. The direction is
+#   kept, and a small gradient is left alone. This is what `torch.nn.utils.clip_grad_norm_`
+#   does, and what the course's training loop does with `clip_norm=`.
+#
+# Clipping each tensor by its own norm is a third option, and a different one: it changes
+# the relative sizes of the tensors' gradients, so the direction changes too.
+
+# %% [markdown]
+# ### Exercise 4: clipping by global norm (3 points)
+# Write `clip_by_global_norm(grads, max_norm)`: `grads` is a list of tensors of any shapes;
+# return `(clipped, total_norm)`, a list of new tensors (do not change the inputs) and the
+# global norm **before** clipping. When the global norm is at most `max_norm`, the gradients
+# come back unchanged (all-zero gradients included).
+
+# %% nbgrader={"grade": false, "grade_id": "clip_by_global_norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def clip_by_global_norm(grads, max_norm):
+    """grads: list of tensors -> (list of tensors scaled by min(1, max_norm / global norm), global norm)."""
+    ### BEGIN SOLUTION
+    total_norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
+    scale = max_norm / torch.clamp(total_norm, min=max_norm)
+    return [g * scale.to(g.dtype) for g in grads], total_norm
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "clip_by_global_norm_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+grads = [torch.tensor([3.0, 0.0]), torch.tensor([[0.0], [4.0]])]  # global norm 5
+clipped, total = clip_by_global_norm(grads, 1.0)
+check_close(total, 5.0, name="the global norm of [3, 0] and [[0], [4]]")
+check_close(clipped[0], torch.tensor([0.6, 0.0]), name="the first clipped tensor")
+check_close(clipped[1], torch.tensor([[0.0], [0.8]]), name="the second clipped tensor")
+### BEGIN HIDDEN TESTS
+def _reference_clip(grads, max_norm):
+    params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    total = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    return [p.grad for p in params], total
+
+torch.manual_seed(4)
+cases = [
+    ([torch.randn(4, 3) * 2, torch.randn(3), torch.randn(2, 2, 2)], 1.0),   # clipped
+    ([torch.randn(5) * 0.1, torch.randn(2, 3) * 0.1], 10.0),                # below the threshold: unchanged
+    ([torch.full((3,), 0.4), torch.full((4,), 0.4)], 1.0),                  # each tensor below 1, together above
+    ([torch.randn(6) * 100], 2.5),                                          # a single tensor
+    ([torch.zeros(3), torch.zeros(2, 2)], 1.0),                             # all zero
+]
+for grads, max_norm in cases:
+    originals = [g.clone() for g in grads]
+    expected, expected_total = _reference_clip(grads, max_norm)
+    clipped, total = clip_by_global_norm(grads, max_norm)
+    check_close(float(total), float(expected_total), rtol=1e-5, atol=1e-6,
+                name=f"the global norm (before clipping) of tensors of shapes {[tuple(g.shape) for g in grads]}")
+    assert len(clipped) == len(grads), f"clip_by_global_norm should return {len(grads)} tensors, got {len(clipped)}"
+    for i, (c, e) in enumerate(zip(clipped, expected)):
+        check_close(c, e, rtol=1e-5, atol=1e-6, name=f"clipped tensor {i} (max_norm={max_norm}, global norm {float(expected_total):.3g})")
+    for g, o in zip(grads, originals):
+        check_close(g, o, name="the input gradients (they must not be changed)")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Ours against PyTorch's two clipping functions on the same gradients. `clip_grad_norm_`
+# and `clip_grad_value_` work in place on the `.grad` of parameters, the form a training
+# loop needs. Clipping by value keeps fewer of the gradient's proportions: its cosine
+# similarity with the original drops below 1.
+
+# %%
+torch.manual_seed(SEED)
+params = [nn.Parameter(torch.zeros(3, 4)), nn.Parameter(torch.zeros(4))]
+raw = [torch.randn(3, 4) * 5, torch.randn(4) * 0.1]
+ours, norm_before = clip_by_global_norm(raw, max_norm=1.0)
+for p, g in zip(params, raw):
+    p.grad = g.clone()
+torch_norm = nn.utils.clip_grad_norm_(params, max_norm=1.0)
+print(f"global norm {float(norm_before):.4f} (torch: {float(torch_norm):.4f}); relative error of the clipped "
+      f"gradients: {max(rel_error(o, p.grad) for o, p in zip(ours, params)):.1e}")
+for p, g in zip(params, raw):
+    p.grad = g.clone()
+nn.utils.clip_grad_value_(params, clip_value=1.0)
+flat = lambda tensors: torch.cat([t.flatten() for t in tensors])  # noqa: E731
+for name, clipped in [("global norm", ours), ("by value", [p.grad for p in params])]:
+    cosine = torch.nn.functional.cosine_similarity(flat(clipped), flat(raw), dim=0)
+    print(f"clip {name:>11}: norm {float(flat(clipped).norm()):.3f}, cosine with the raw gradient {float(cosine):.4f}")
+
+# %% [markdown]
+# **Clipping in training.** A tanh RNN whose $W_{hh}$ starts with spectral radius 3 and
+# plain SGD with learning rate 0.1, on the adding problem of section 6 with 20 steps. The
+# global gradient norm at the start is several hundred; one unclipped step throws
+# the weights so far that the loss explodes and soon becomes `nan`. The same run with the
+# global norm clipped to 1 (`cu.train(..., clip_norm=1.0)`, which calls
+# `clip_grad_norm_` after each `backward()`) stays stable. Both runs start from the same
+# weights, `random_rnn_weights(..., spectral_radius=3.0, seed=SEED)`, as in the TensorFlow
+# notebook.
+
+# %%
+DEMO_EPOCHS = pick(smoke=3, standard=10, full=10)
+x_demo, y_demo = sequences.adding_problem(pick(smoke=300, standard=1000, full=1000), 20, seed=SEED)
+x_demo_val, y_demo_val = sequences.adding_problem(500, 20, seed=SEED + 1)
+demo_weights = sequences.random_rnn_weights(2, 32, 1, spectral_radius=3.0, seed=SEED)
+
+model = cu.rnn_regressor(2, 32)
+cu.set_rnn_weights(model, demo_weights)
+model.to(cu.get_device())
+xb, yb = (torch.as_tensor(a[:50], device=cu.get_device()) for a in (x_demo, y_demo))
+nn.functional.mse_loss(model(xb), yb).backward()
+print(f"global gradient norm at the start: {float(nn.utils.clip_grad_norm_(model.parameters(), float('inf'))):.3g}")
+# (larger than the TensorFlow notebook's number for the same weights: nn.RNN's two bias
+# vectors, bias_ih and bias_hh, each receive the same gradient, so it counts twice)
+
+demo = {}
+for clip in (None, 1.0):
+    cu.seed_everything(SEED)
+    model = cu.rnn_regressor(2, 32)
+    cu.set_rnn_weights(model, demo_weights)
+    demo[clip] = cu.train(model, cu.make_sequence_loader(x_demo, y_demo, batch_size=50),
+                          cu.make_sequence_loader(x_demo_val, y_demo_val, batch_size=500), epochs=DEMO_EPOCHS,
+                          optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.MSELoss(),
+                          clip_norm=clip, verbose=False)
+    print(f"clip_norm={clip}: validation MSE per epoch", np.array2string(np.array(demo[clip]["val_loss"]), precision=3))
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 4))
+for clip, label in [(None, "no clipping"), (1.0, "global norm clipped to 1")]:
+    losses = np.array(demo[clip]["val_loss"])
+    epochs = np.arange(1, len(losses) + 1)
+    finite = np.isfinite(losses)
+    ax.semilogy(epochs[finite], losses[finite], "o-", label=label)
+    if not finite.all():
+        ax.axvline(epochs[~finite][0], color="red", linestyle=":", label=f"no clipping: nan from epoch {epochs[~finite][0]}")
+ax.axhline(sequences.ADDING_BASELINE_MSE, color="gray", linestyle="--", label="always predict 1")
+ax.set_xlabel("epoch")
+ax.set_ylabel("validation MSE")
+ax.set_title("SGD on an RNN with spectral radius 3")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# Clipping keeps the run alive; it does not make this badly scaled network a good one (its
+# states are saturated, so the validation loss hovers near the baseline). In practice one
+# clips *and* starts from a sensible spectral radius, as the next sections do: every
+# training run below clips the global norm to 1.
+#
+# ## 5. Truncated BPTT on a real series: sunspots
+# The course ships the yearly mean sunspot numbers from 1700 to 2008 (public domain,
+# from the statsmodels package; see `datasets/README.md`). statsmodels ships only this
+# *yearly* series, not a monthly one, so that is what we use: 309 values with the famous
+# cycle of about 11 years. We forecast one year ahead and keep the last 50 years
+# (1959-2008) for testing.
+#
+# **Why truncate?** Full BPTT through a sequence of length $T$ stores all $T$ states and
+# makes one update per pass. On a long series (years of hourly data, a whole book) that is
+# too slow and too much memory. **Truncated BPTT** cuts the series into chunks of $L$ steps:
+#
+# 1. run the RNN over a chunk, starting from the state the previous chunk ended in
+#    (the state is **carried**: the network still sees the whole past in the forward pass);
+# 2. backpropagate through this chunk only: the state handed to the next chunk is
+#    **detached** from the graph, so gradients flow back at most $L$ steps;
+# 3. update the weights, and go on with the next chunk.
+#
+# `sequences.truncated_bptt_chunks` lays the series out for this: B parallel streams, cut
+# into chunks so that chunk $k+1$ of each stream continues chunk $k$; the targets are the
+# inputs shifted by one step.
+
+# %%
+years, sunspots = load_sunspots()
+TEST_YEARS = 50
+print(f"{len(years)} years, {years[0]}-{years[-1]}; training up to {years[-TEST_YEARS - 1]}, testing {years[-TEST_YEARS]}-{years[-1]}")
+fig, ax = plt.subplots(figsize=(10, 3))
+ax.plot(years[:-TEST_YEARS], sunspots[:-TEST_YEARS], label="training")
+ax.plot(years[-TEST_YEARS:], sunspots[-TEST_YEARS:], label="test (held out)")
+ax.set_xlabel("year")
+ax.set_ylabel("mean sunspot number")
+ax.legend()
+plt.show()
+
+mean, std = sunspots[:-TEST_YEARS].mean(), sunspots[:-TEST_YEARS].std()  # statistics of the training years only
+scaled = (sunspots - mean) / std
+x_chunks, y_chunks = sequences.truncated_bptt_chunks(scaled[:-TEST_YEARS], batch_size=4, chunk_length=16)
+print("chunks (K, B, L, D):", x_chunks.shape, "- chunk 1 of stream 0 continues chunk 0:",
+      bool(x_chunks[1, 0, 0, 0] == y_chunks[0, 0, -1, 0]))
+
+# %% [markdown]
+# ### Exercise 5: carry the state, cut the graph (3 points)
+# Write `forward_in_chunks(rnn, x, chunk_length, h0=None)`: run an `nn.RNN`
+# (`batch_first=True`) over x (N, T, D) one chunk of `chunk_length` steps at a time (the
+# last chunk may be shorter). Each chunk starts from the final state of the previous one,
+# **detached** from the graph (`.detach()`); the first starts from `h0` (`None` means
+# zeros, as for `nn.RNN`). Return `(outputs, h_last)`: all chunks' outputs concatenated
+# along time, (N, T, H), and the final state (1, N, H).
+#
+# The outputs are then exactly those of one pass over the whole sequence, but a loss on
+# one chunk sends gradients only into that chunk's inputs.
+
+# %% nbgrader={"grade": false, "grade_id": "forward_in_chunks", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def forward_in_chunks(rnn, x, chunk_length, h0=None):
+    """Truncated-BPTT forward pass of an nn.RNN: x (N, T, D) -> (outputs (N, T, H), h_last (1, N, H))."""
+    ### BEGIN SOLUTION
+    outputs, h = [], h0
+    for start in range(0, x.shape[1], chunk_length):
+        out, h = rnn(x[:, start:start + chunk_length], h)
+        outputs.append(out)
+        h = h.detach()  # carry the state, cut the graph
+    return torch.cat(outputs, dim=1), h
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "forward_in_chunks_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+torch.manual_seed(0)
+rnn = nn.RNN(2, 3, batch_first=True)
+x = torch.randn(4, 12, 2)
+outputs, h_last = forward_in_chunks(rnn, x, 4)
+full_outputs, full_h = rnn(x)
+check_shape(outputs, (4, 12, 3), name="the outputs of forward_in_chunks")
+check_close(outputs, full_outputs, rtol=1e-5, atol=1e-6, name="the outputs (is the state carried from chunk to chunk?)")
+### BEGIN HIDDEN TESTS
+def _input_grads(rnn, x, chunk_length, h0, last):
+    """Gradient of a loss on the last `last` outputs with respect to the inputs (and h0)."""
+    x = x.clone().requires_grad_(True)
+    h0 = None if h0 is None else h0.clone().requires_grad_(True)
+    outputs, _ = forward_in_chunks(rnn, x, chunk_length, h0)
+    outputs[:, -last:].pow(2).sum().backward()
+    return x.grad, (None if h0 is None else h0.grad), outputs
+
+torch.manual_seed(5)
+for n, t, d, h, chunk in [(3, 10, 2, 4, 4), (2, 9, 3, 3, 3), (2, 5, 1, 2, 8), (1, 7, 2, 3, 1)]:
+    rnn = nn.RNN(d, h, batch_first=True).double()
+    x, h0 = torch.randn(n, t, d, dtype=torch.float64), torch.randn(1, n, h, dtype=torch.float64)
+    expected_out, expected_h = rnn(x, h0)
+    got_out, got_h = forward_in_chunks(rnn, x, chunk, h0)
+    check_close(got_out, expected_out, rtol=1e-6, atol=1e-8,
+                name=f"the outputs for T={t}, chunk_length={chunk} (state carried? last chunk kept? h0 used?)")
+    check_close(got_h.reshape(1, n, h), expected_h, rtol=1e-6, atol=1e-8, name=f"h_last for T={t}, chunk_length={chunk}")
+    last = t - (t - 1) // chunk * chunk  # the length of the last chunk
+    x_grad, h0_grad, _ = _input_grads(rnn, x, chunk, h0, last)
+    assert x_grad is not None and x_grad[:, -last:].abs().sum() > 0, \
+        "a loss on the last chunk must send gradients into that chunk's inputs"
+    if t > chunk:
+        check_close(x_grad[:, :-last], torch.zeros_like(x_grad[:, :-last]),
+                    name=f"gradients reaching earlier chunks (T={t}, chunk_length={chunk}: is the state detached?)")
+        assert h0_grad is None or h0_grad.abs().sum() == 0, "no gradient may reach h0 through a detached state"
+    x_grad, _, _ = _input_grads(rnn, x, chunk, None, t)  # h0=None works, and a loss on everything reaches every step
+    assert (x_grad.abs().sum(dim=(0, 2)) > 0).all(), "each chunk's inputs get gradients from that chunk's outputs"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The course's `cu.train_truncated_bptt` is this loop with training added: for each chunk
+# it computes the loss, backpropagates through the chunk, clips, steps the optimizer and
+# detaches the state. A 16-unit RNN, one-step-ahead targets, Adam with learning rate 0.003.
+# The network starts from `random_rnn_weights(..., seed=SEED)`, as in the TensorFlow
+# notebook.
+
+# %%
+SUN_EPOCHS = pick(smoke=20, standard=100, full=100)
+cu.seed_everything(SEED)
+sun_model = cu.rnn_regressor(1, 16, return_sequences=True, batch_size=4)
+cu.set_rnn_weights(sun_model, sequences.random_rnn_weights(1, 16, 1, seed=SEED))
+sun_history = cu.train_truncated_bptt(sun_model, x_chunks, y_chunks, epochs=SUN_EPOCHS,
+                                      optimizer=torch.optim.Adam(sun_model.parameters(), lr=3e-3), clip_norm=1.0)
+print(f"{np.mean(sun_history['epoch_time']) * 1e3:.0f} ms per epoch; last training MSE {sun_history['loss'][-1]:.4f} (standardised units)")
+
+# %% [markdown]
+# **Forecasting the held-out years.** Run the trained RNN over the whole series from a zero
+# state; its output at year $t$ is the forecast for year $t+1$, made from the true values up
+# to year $t$. The **persistence** forecast, "next year = this year", is the baseline any
+# forecaster must beat. We compare both by the mean absolute error (MAE) over the 50 test
+# years, in sunspots.
+
+# %%
+forecast = cu.predict_steps(sun_model, scaled[None, :-1, None])[0, :, 0] * std + mean  # forecast[t] is for year t + 1
+truth = sunspots[-TEST_YEARS:]
+rnn_mae = sequences.mae(truth, forecast[-TEST_YEARS:])
+persistence_mae = sequences.mae(truth, sequences.persistence_forecast(sunspots)[-TEST_YEARS:])
+print(f"MAE over {years[-TEST_YEARS]}-{years[-1]}: RNN {rnn_mae:.2f}, persistence {persistence_mae:.2f} sunspots")
+
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.5), gridspec_kw={"width_ratios": [1, 2.5]})
+axes[0].plot(sun_history["loss"])
+axes[0].set_yscale("log")
+axes[0].set_xlabel("epoch")
+axes[0].set_ylabel("training MSE (standardised)")
+axes[1].plot(years[-TEST_YEARS:], truth, "k.-", label="truth")
+axes[1].plot(years[-TEST_YEARS:], forecast[-TEST_YEARS:], label=f"RNN, MAE {rnn_mae:.1f}")
+axes[1].plot(years[-TEST_YEARS:], sunspots[-TEST_YEARS - 1:-1], ":", label=f"persistence, MAE {persistence_mae:.1f}")
+axes[1].set_xlabel("year")
+axes[1].set_ylabel("sunspots")
+axes[1].set_title("one-year-ahead forecasts on the held-out years")
+axes[1].legend()
+plt.show()
+
+# %% [markdown]
+# Persistence is always one year late: it predicts the peak a year after it happened. The
+# RNN has learned the shape of the cycle from its state (where in the cycle are we, how
+# fast is it rising), so it anticipates the turns, although it still under- or overshoots
+# the height of a peak it has not seen before. (Train it much longer and its training
+# loss keeps falling while its test error rises: with 258 training years it begins to
+# memorise them. 100 epochs, or a validation period for early stopping, avoid that.)
+#
+# ## 6. The adding problem: where a simple RNN stops
+# The adding problem (Hochreiter and Schmidhuber, 1997) tests long memory directly. Each
+# step carries two numbers: a random value in [0, 1) and a marker, which is 1 at exactly two
+# steps, one in each half of the sequence. The target is the **sum of the two marked
+# values**. To solve it the network must notice the first marked value, keep it in its
+# state for up to $T$ steps, and add the second. Always answering 1 (the mean) gives an MSE
+# of 1/6 ≈ 0.167: anything above that has learned nothing.
+
+# %%
+x_show, y_show = sequences.adding_problem(1, 20, seed=SEED)
+fig, ax = plt.subplots(figsize=(8, 2.5))
+ax.bar(np.arange(20), x_show[0, :, 0], color=np.where(x_show[0, :, 1] == 1, "tab:red", "tab:gray"))
+ax.set_xlabel("time step")
+ax.set_ylabel("value")
+ax.set_title(f"one sequence of length 20: the red values are marked; target = {y_show[0, 0]:.3f}")
+plt.show()
+
+# %% [markdown]
+# The same 32-unit RNN for every length, starting from the same weights (spectral radius
+# 0.9), Adam with learning rate 0.003, the global norm clipped to 1, and the same number of
+# updates; we report the MSE on 1,000 fresh validation sequences after each epoch.
+
+# %%
+LENGTHS = pick(smoke=[10, 50], standard=[10, 25, 50, 100], full=[10, 25, 50, 100, 200, 400])
+ADD_TRAIN = pick(smoke=300, standard=3000, full=10000)
+ADD_EPOCHS = pick(smoke=2, standard=20, full=50)
+adding = {}
+for length in LENGTHS:
+    x_train, y_train = sequences.adding_problem(ADD_TRAIN, length, seed=SEED)
+    x_val, y_val = sequences.adding_problem(1000, length, seed=SEED + 1)
+    cu.seed_everything(SEED)
+    model = cu.rnn_regressor(2, 32)
+    cu.set_rnn_weights(model, sequences.random_rnn_weights(2, 32, 1, spectral_radius=0.9, seed=SEED))
+    start = time.perf_counter()
+    history = cu.train(model, cu.make_sequence_loader(x_train, y_train, batch_size=64, shuffle=True, seed=SEED),
+                       cu.make_sequence_loader(x_val, y_val, batch_size=1000), epochs=ADD_EPOCHS,
+                       optimizer=torch.optim.Adam(model.parameters(), lr=3e-3), loss_fn=nn.MSELoss(),
+                       clip_norm=1.0, verbose=False)
+    adding[length] = history["val_loss"]
+    print(f"length {length:4d}: final validation MSE {adding[length][-1]:.4f} ({time.perf_counter() - start:.1f} s)")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+for length, losses in adding.items():
+    axes[0].plot(np.arange(1, len(losses) + 1), losses, "o-", label=f"T = {length}")
+finals = [losses[-1] for losses in adding.values()]
+axes[1].plot(LENGTHS, finals, "o-", label="simple RNN")
+for ax in axes:
+    ax.axhline(sequences.ADDING_BASELINE_MSE, color="gray", linestyle="--", label="always predict 1 (0.167)")
+    ax.set_yscale("log")
+    ax.set_ylabel("validation MSE")
+    ax.legend()
+axes[0].set_xlabel("epoch")
+axes[0].xaxis.get_major_locator().set_params(integer=True)
+axes[1].set_xscale("log")
+axes[1].set_xlabel("sequence length T")
+axes[1].set_title("final validation MSE against the length")
+plt.show()
+print("| length | final validation MSE |\n|---|---|")
+for length, final in zip(LENGTHS, finals):
+    print(f"| {length} | {final:.4f} |")
+
+# %% [markdown]
+# At short lengths the RNN solves the task: its error falls far below the baseline. As the
+# sequences grow, the first marked value lies further from the loss, the gradient that
+# should teach the network to remember it vanishes on the way (section 3), and the error
+# stays at the baseline of 0.167: the network has learned to answer "about 1". More epochs
+# push the limit out a little, not away. This is the motivation for the LSTM (lesson 05)
+# and the GRU (lesson 06), whose gated, additive state lets gradients cross hundreds of
+# steps; the course's helpers (`cu.rnn_regressor(..., cell="lstm")`) are ready for them.
+#
+# ## Summary
+# * An RNN applies the same step $h_t = \tanh(W_{ih} x_t + W_{hh} h_{t-1} + b)$ at every
+#   time step; unrolled, it is a deep network with shared weights.
+# * BPTT is backpropagation on the unrolled network: the gradient into $h_t$ is its own
+#   output's plus the one flowing back from $h_{t+1}$ through $\operatorname{diag}(1 -
+#   h_{t+1}^2) W_{hh}$; the shared weights' gradients are sums over time.
+# * The gradient reaching an early step is a product of Jacobians: it vanishes or explodes
+#   exponentially with the distance, depending on the spectral radius of $W_{hh}$ and on
+#   saturation.
+# * Clipping by global norm bounds the update and keeps its direction (`clip_grad_norm_`);
+#   it stops explosions, not vanishing.
+# * Truncated BPTT carries the state across chunks and cuts the graph between them: a
+#   long series at the cost of short backward passes. On the sunspots the RNN beats the
+#   persistence forecast.
+# * On the adding problem a simple RNN learns short dependencies and fails on long ones.
+#
+# Next: lesson 05 replaces the tanh cell with the LSTM's gates and cell state.
