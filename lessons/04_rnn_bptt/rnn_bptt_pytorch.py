@@ -452,7 +452,8 @@ for radius, norms in grad_norms.items():
 # ### Exercise 4: clipping by global norm (3 points)
 # Write `clip_by_global_norm(grads, max_norm)`: `grads` is a list of tensors of any shapes;
 # return `(clipped, total_norm)`, a list of new tensors (do not change the inputs) and the
-# global norm **before** clipping. When the global norm is at most `max_norm`, the gradients
+# global norm **before** clipping, without `torch.nn.utils.clip_grad_norm_` (which you may
+# not call). When the global norm is at most `max_norm`, the gradients
 # come back unchanged (all-zero gradients included).
 
 # %% nbgrader={"grade": false, "grade_id": "clip_by_global_norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -487,10 +488,23 @@ cases = [
     ([torch.randn(6) * 100], 2.5),                                          # a single tensor
     ([torch.zeros(3), torch.zeros(2, 2)], 1.0),                             # all zero
 ]
+def _without_builtin_clipping(*args):
+    names = [n for n in ("clip_grad_norm_", "clip_grad_norm", "clip_grads_with_norm_") if hasattr(torch.nn.utils, n)]
+    saved = {n: getattr(torch.nn.utils, n) for n in names}
+    def refuse(*a, **k):
+        raise AssertionError("clip_by_global_norm must be written from scratch, without torch.nn.utils.clip_grad_norm_")
+    for n in names:
+        setattr(torch.nn.utils, n, refuse)
+    try:
+        return clip_by_global_norm(*args)
+    finally:
+        for n, fn in saved.items():
+            setattr(torch.nn.utils, n, fn)
+
 for grads, max_norm in cases:
     originals = [g.clone() for g in grads]
     expected, expected_total = _reference_clip(grads, max_norm)
-    clipped, total = clip_by_global_norm(grads, max_norm)
+    clipped, total = _without_builtin_clipping(grads, max_norm)
     check_close(float(total), float(expected_total), rtol=1e-5, atol=1e-6,
                 name=f"the global norm (before clipping) of tensors of shapes {[tuple(g.shape) for g in grads]}")
     assert len(clipped) == len(grads), f"clip_by_global_norm should return {len(grads)} tensors, got {len(clipped)}"

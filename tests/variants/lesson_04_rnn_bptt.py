@@ -195,6 +195,14 @@ def clip_by_global_norm(grads, max_norm):
     scale = min(1.0, max_norm / max(float(norm), 1e-12))
     return [g.mul_(scale) for g in grads], norm
 """
+TORCH_CLIP_BUILTIN = """
+def clip_by_global_norm(grads, max_norm):
+    params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    return [p.grad for p in params], norm
+"""
 TF_CLIP_IF = """
 def clip_by_global_norm(grads, max_norm):
     norm = tf.norm(tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0))
@@ -228,6 +236,7 @@ CLIP = [
     ("pytorch", "clip_by_global_norm", "clip_grad_norm_'s epsilon, norm as a float", TORCH_CLIP_EPSILON, True),
     ("pytorch", "clip_by_global_norm", "each tensor by its own norm", TORCH_CLIP_PER_TENSOR, False),
     ("pytorch", "clip_by_global_norm", "changes the gradients in place", TORCH_CLIP_IN_PLACE, False),
+    ("pytorch", "clip_by_global_norm", "calls clip_grad_norm_", TORCH_CLIP_BUILTIN, False),
     _clip_wrong("pytorch", "always rescaled to max_norm", TORCH_NORM, "[g * max_norm / max(float(norm), 1e-12) for g in grads]"),
     _clip_wrong("pytorch", "norms added, not squares", "sum(g.norm() for g in grads)",
                 "[g * min(1.0, max_norm / max(float(norm), 1e-12)) for g in grads]"),
