@@ -17,3 +17,28 @@ release:  ## solutions/ -> notebooks/ with nbgrader generate_assignment
 	$(COURSE) release
 check:    ## solutions and release in sync with their sources
 	$(COURSE) sync --check && $(COURSE) release --check
+
+# Grading (python -m course_utils.instructor; README "For instructors"). LESSON=..., STUDENT=...
+INSTRUCTOR = $(COURSE) run python -m course_utils.instructor
+.PHONY: grade-release collect zip-collect autograde grade-status feedback feedback-full export-grades grade-summary test-grading
+grade-release: ## nbgrader generate_assignment for LESSON (default: every lesson)
+	$(INSTRUCTOR) release $(LESSON)
+collect:  ## copy FROM=<folder of student/lesson/*.ipynb> into submitted/
+	$(INSTRUCTOR) collect $(FROM) $(if $(LESSON),--lesson $(LESSON))
+zip-collect: ## LESSON=... ZIP="a.zip b.zip": nbgrader zip_collect, files named <student>__<notebook>.ipynb
+	$(INSTRUCTOR) zip-collect $(LESSON) $(ZIP)
+autograde: ## autograde every new or changed submission (LESSON=..., STUDENT=... to grade one again)
+	$(INSTRUCTOR) autograde $(LESSON) $(if $(STUDENT),--student $(STUDENT))
+grade-status: ## submissions not graded (and why), notes, flags for review
+	$(INSTRUCTOR) status
+feedback: ## HTML feedback in feedback/, hidden tests not shown
+	$(INSTRUCTOR) feedback $(LESSON) $(if $(STUDENT),--student $(STUDENT))
+feedback-full: ## the instructors' feedback with the hidden tests, in feedback_full/
+	$(INSTRUCTOR) feedback --full $(LESSON) $(if $(STUDENT),--student $(STUDENT))
+export-grades: ## grades.csv (nbgrader export, with a grading_status column)
+	$(INSTRUCTOR) export --to grades.csv
+grade-summary: ## per exercise: mean score and how many failed
+	$(INSTRUCTOR) summary $(LESSON)
+test-grading: ## the grading test set (workflow, robustness, scale, PostgreSQL, 01_cnn sandboxed)
+	$(COURSE) test tests/test_instructor.py tests/test_instructor_units.py tests/test_grading_robustness.py \
+		tests/test_grading_scale.py tests/test_grading_postgres.py tests/test_grading_real_lesson.py

@@ -23,3 +23,25 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Keep graded notebooks readable: a progress bar or a runaway print cannot flood them.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
+
+# --- Grading (course_utils.instructor; README "For instructors") ---
+# Feedback keeps hidden tests hidden: their code is replaced by a note and errors keep only
+# their message (nbgrader issues #917, #1363). `instructor feedback --full` turns this off.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "course_utils.feedback.HideHiddenTests",
+]
+# A test cell that writes to stderr scores zero; harmless lines must not cost points:
+# Python warnings ("file.py:12: UserWarning: ..."), TensorFlow/absl C++ logs
+# ("2026-01-01 12:00:00.000000: I tensorflow/..." or "W0101 12:00:00.000 ..."), and
+# records of Python's logging module ("WARNING:tensorflow:..."). Errors still fail a test.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = (
+    r"\A(?:(?:[^\n]*:\d+: \w*Warning: [^\n]*\n(?:  [^\n]*\n?)?)"
+    r"|(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] [^\n]*\n?)"
+    r"|(?:[IWE]\d{4} \d\d:\d\d:\d\d\.\d+ [^\n]*\n?)"
+    r"|(?:(?:DEBUG|INFO|WARNING):[\w.]+:[^\n]*\n?))+\Z"
+)
+# A student who deletes a test cell gets it back (and run), rather than no grade for it.
+c.OverwriteCells.add_missing_cells = True

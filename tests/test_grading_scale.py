@@ -1,0 +1,101 @@
+"""A class of 40 students over the two fixture lessons, graded in one command.
+
+Students cycle through correct, partly correct, empty (the untouched release) and broken
+(not JSON) submissions. Every student must appear in the export with the expected score;
+grading again must change nothing; the time per submission and the parallel speed-up are
+printed (run with -s to see them) and kept in grading_report.json.
+"""
+import csv
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
+import kit  # noqa: E402
+
+pytestmark = pytest.mark.notebooks
+STUDENTS = 40
+KINDS = ["correct", "partial", "empty", "broken"]
+WRONG = {"lesson_a": ("mean",), "lesson_b": ("running_sum",)}
+
+
+def expected_score(kind: str, lesson: str) -> float:
+    exercises = [e for names in kit.LESSONS[lesson].values() for e in names]
+    if kind == "correct":
+        return kit.score(exercises)
+    if kind == "partial":
+        return kit.score(exercises, wrong=WRONG[lesson])
+    return 0
+
+
+def make_class(course: Path) -> dict:
+    expected = {}
+    for i in range(STUDENTS):
+        student, kind = f"s{i:02d}", KINDS[i % len(KINDS)]
+        for lesson, notebooks in kit.LESSONS.items():
+            for name in notebooks:
+                release = course / "notebooks" / lesson / f"{name}.ipynb"
+                target = course / "submitted" / student / lesson / f"{name}.ipynb"
+                if kind == "broken":
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text('{"cells": [')
+                elif kind == "empty":
+                    kit.write(json.loads(release.read_text()), target)
+                else:
+                    kit.write(kit.answered(release, wrong=WRONG[lesson] if kind == "partial" else ()), target)
+            expected[(lesson, student)] = expected_score(kind, lesson)
+    return expected
+
+
+def export(course: Path) -> dict:
+    kit.instructor(course, "export", "--to", "grades.csv")
+    with open(course / "grades.csv", newline="") as handle:
+        return {(r["assignment"], r["student_id"]): r for r in csv.DictReader(handle)}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    course = kit.make_course(tmp_path_factory.mktemp("scale") / "course")
+    kit.instructor(course, "release")
+    expected = make_class(course)
+    start = time.monotonic()
+    first = kit.instructor(course, "autograde", "--workers=2", "--cell-timeout=30")
+    seconds = time.monotonic() - start
+    print(f"\n[scale] {len(expected)} submissions graded in {seconds:.1f} s (2 workers): "
+          f"{seconds / len(expected):.2f} s per submission\n{first.stdout.splitlines()[-1]}")
+    return course, expected, first.stdout, export(course)
+
+
+def test_every_student_has_the_expected_score(graded):
+    course, expected, log, rows = graded
+    got = {key: float(rows[key]["score"]) for key in expected}
+    assert got == expected
+    statuses = {rows[key]["grading_status"].split(":")[0] for key in expected}
+    assert statuses == {"graded", "zero"}
+    assert "per submission" in log
+
+
+def test_grading_again_changes_nothing(graded):
+    course, expected, _, rows = graded
+    gradebook = (course / "gradebook.db").read_bytes()
+    again = kit.instructor(course, "autograde", "--workers=2").stdout
+    assert again.count("unchanged since it was graded, skipped") == len(expected)
+    assert (course / "gradebook.db").read_bytes() == gradebook
+    assert export(course) == rows
+
+
+def test_parallel_speed_up(graded):
+    """The same eight submissions graded again with one worker and with two (the grades stay the same)."""
+    course, expected, _, rows = graded
+    students = [f"--student=s{i:02d}" for i in range(8)]
+    times = {}
+    for workers in (1, 2):
+        log = kit.instructor(course, "autograde", "lesson_a", f"--workers={workers}", "--cell-timeout=30", *students).stdout
+        times[workers] = float(re.search(r"graded \d+ submission\(s\) in ([0-9.]+) s", log)[1])
+    print(f"\n[scale] 8 submissions: 1 worker {times[1]:.1f} s, 2 workers {times[2]:.1f} s, "
+          f"speed-up {times[1] / times[2]:.2f}x")
+    assert export(course) == rows
