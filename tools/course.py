@@ -35,9 +35,12 @@ def venv_bin(name: str) -> Path:
 
 def install_fingerprint() -> str:
     """What the install depends on: the packaging part of pyproject.toml (not the
-    [tool.*] settings of pytest and ruff), this file and the Python version."""
+    [tool.*] settings of pytest and ruff), this file, the Python version, and where this
+    checkout is: the editable install points at one checkout, so a second clone sharing
+    the environment (CI's) re-points it, or its notebooks would import the other's code."""
     packaging = (ROOT / "pyproject.toml").read_text(encoding="utf-8").split("\n[tool.", 1)[0]
     digest = hashlib.sha256(packaging.encode())
+    digest.update(str(ROOT).encode())
     digest.update(Path(__file__).read_bytes())
     digest.update(sys.version.encode())
     return digest.hexdigest()
