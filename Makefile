@@ -2,7 +2,7 @@
 PYTHON ?= python3
 COURSE = $(PYTHON) tools/course.py
 
-.PHONY: setup lab test test-fast sync release check
+.PHONY: setup lab test test-fast sync release check system-deps
 setup:    ## create or update the environment (.venv, or $COURSE_VENV)
 	$(COURSE) setup
 lab:      ## open the course in JupyterLab with nbgrader
@@ -11,6 +11,8 @@ test:     ## the whole test suite (what CI runs)
 	$(COURSE) test
 test-fast: ## the tests that execute no notebook
 	$(COURSE) test -m "not notebooks"
+system-deps: ## Debian's chromium and postgresql, npm's proxy: the browser and hub tests (root)
+	$(COURSE) system-deps
 sync:     ## lessons/*.py (jupytext sources) -> solutions/*.ipynb
 	$(COURSE) sync
 release:  ## solutions/ -> notebooks/ with nbgrader generate_assignment

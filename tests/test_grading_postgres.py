@@ -1,19 +1,12 @@
 """The gradebook on a real PostgreSQL server (for several graders at once) instead of SQLite.
 
 The fixture starts a throw-away PostgreSQL cluster on 127.0.0.1 on a free port in a temporary
-folder (Debian's `postgresql`, installed with apt-get when running as root and missing), points
-the course's `db_url` at it with `postgresql+psycopg2://`, and runs release, autograde, export and
-the summary there. Skipped, with the reason, where neither PostgreSQL nor root is available, or
-where the driver `psycopg2` is not installed.
+folder (tests/support.py; Debian's `postgresql`, which `make system-deps` installs), points the
+course's `db_url` at it with `postgresql+psycopg2://`, and runs release, autograde, export and
+the summary there. Skipped, with the reason, where PostgreSQL is missing (failed on CI).
 """
 import csv
-import glob
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,57 +14,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import kit  # noqa: E402
 
+from tests.support import postgres_cluster  # noqa: E402
+
 pytestmark = pytest.mark.notebooks
 
 
-def postgres_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def postgres(tmp_path_factory):
+def postgres():
     pytest.importorskip("psycopg2", reason="the PostgreSQL driver psycopg2 (pip install psycopg2-binary) is not installed")
-    bindir = postgres_bin()
-    root = os.geteuid() == 0
-    if bindir is None and root and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql"], check=True, capture_output=True, timeout=900,
-                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-        bindir = postgres_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL is not installed and this is not root (apt-get install postgresql to run this test)")
-    as_user = ["runuser", "-u", "postgres", "--"] if root else []
-    # Not under pytest's own temporary folder: that one is private to this user, and the server runs as postgres.
-    data = Path(tempfile.mkdtemp(prefix="course-pg-")) / "cluster"
-    data.mkdir()
-    if root:
-        os.chmod(data.parent, 0o755)
-        shutil.chown(data, "postgres", "postgres")
-    port = free_port()
-
-    def run(*cmd):
-        result = subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}{result.stderr}"
-
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "grader", "--auth=trust", "-E", "UTF8")
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "server.log"), "-o",
-        f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start")
-    try:
-        run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "grader", "gradebook")
+    with postgres_cluster(superuser="grader", databases=("gradebook",)) as port:
         yield f"postgresql+psycopg2://grader@127.0.0.1:{port}/gradebook"
-    finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(data.parent, ignore_errors=True)
 
 
 def test_release_autograde_export_on_postgresql(postgres, tmp_path):

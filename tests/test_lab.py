@@ -1,7 +1,6 @@
 """`make lab` opens the course in JupyterLab with nbgrader's extensions (started on loopback)."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,14 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.notebooks
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url):

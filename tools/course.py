@@ -8,6 +8,7 @@ first makes sure the environment is there and current (``setup``), then acts:
     python3 tools/course.py test      # the whole test suite
     python3 tools/course.py sync      # lessons/*.py (jupytext) -> solutions/*.ipynb
     python3 tools/course.py release   # solutions/ -> notebooks/ with nbgrader
+    python3 tools/course.py system-deps   # Debian/npm packages of the end-to-end tests
 
 The environment is a venv at ``$COURSE_VENV``, else ``.venv`` in the project root. It is
 re-installed only when pyproject.toml (or this file) changed since the last install.
@@ -88,6 +89,47 @@ def setup(force: bool = False) -> None:
     say("environment ready")
 
 
+# What the end-to-end tests need beyond Python packages: Debian package -> a path it installs.
+SYSTEM_PACKAGES = {
+    "chromium": "/usr/bin/chromium",  # tests/test_browser.py (Playwright drives it)
+    "postgresql": "/usr/lib/postgresql",  # the gradebook and the hub's database
+    "npm": "/usr/bin/npm",  # JupyterHub's proxy, configurable-http-proxy, from deploy/package.json
+    "dataset-fashion-mnist": "/usr/share/datasets/fashion-mnist",  # the data comparison test
+}
+PROXY = ROOT / "deploy" / "node_modules" / ".bin" / "configurable-http-proxy"
+
+
+def missing_system_deps() -> list[str]:
+    missing = [name for name, path in SYSTEM_PACKAGES.items()
+               if not Path(path).exists() and not (name == "npm" and shutil.which("npm"))]
+    if not PROXY.exists():
+        missing.append("configurable-http-proxy (npm)")
+    return missing
+
+
+def system_deps(*, quiet_if_unable: bool = False) -> None:
+    """Install the Debian and npm packages of the end-to-end tests (apt-get needs root).
+    Without root, say what is missing: those tests are then skipped with the same hint."""
+    missing = missing_system_deps()
+    if not missing:
+        return
+    apt = [name for name in SYSTEM_PACKAGES if name in missing]
+    if apt and (os.geteuid() != 0 or not shutil.which("apt-get")):
+        say(f"not installed: {', '.join(missing)}; the browser and JupyterHub tests need them "
+            "(sudo make system-deps)")
+        if quiet_if_unable:
+            return
+        sys.exit(1)
+    if apt:
+        say(f"installing Debian's {' '.join(apt)}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        run(["apt-get", "update", "-qq"], env=env, stdout=subprocess.DEVNULL)
+        run(["apt-get", "install", "-y", "-qq", *apt], env=env, stdout=subprocess.DEVNULL)
+    if not PROXY.exists():
+        say("installing configurable-http-proxy into deploy/node_modules (npm ci)")
+        run(["npm", "ci", "--prefix", str(ROOT / "deploy"), "--no-audit", "--no-fund", "--loglevel=error"])
+
+
 def env_with_venv() -> dict[str, str]:
     """The environment of an activated venv: nbgrader runs ``alembic`` from PATH."""
     env = dict(os.environ)
@@ -125,6 +167,9 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0
     command, extra = argv[0], argv[1:]
+    if command == "system-deps":
+        system_deps()
+        return 0
     if command == "setup":
         setup(force="--force" in extra)
         return 0
@@ -132,7 +177,9 @@ def main(argv: list[str]) -> int:
     if command == "lab":
         return cmd_lab(extra)
     if command == "test":
+        system_deps(quiet_if_unable=True)
         return cmd_test(extra)
+
     if command == "sync":
         return cmd_tool("course_utils.authoring", ["sync", *extra])
     if command == "release":
@@ -146,7 +193,7 @@ def main(argv: list[str]) -> int:
             print(f"no command {extra[0]!r} in the environment or on PATH", file=sys.stderr)
             return 2
         return in_venv([found, *extra[1:]])
-    print(f"unknown command {command!r}; expected setup, lab, test, sync, release or run", file=sys.stderr)
+    print(f"unknown command {command!r}; expected setup, lab, test, sync, release, system-deps or run", file=sys.stderr)
     return 2
 
 
