@@ -2,7 +2,7 @@
 PYTHON ?= python3
 COURSE = $(PYTHON) tools/course.py
 
-.PHONY: setup lab test test-fast sync release check system-deps
+.PHONY: setup lab test test-fast test-browser test-hub sync release check system-deps
 setup:    ## create or update the environment (.venv, or $COURSE_VENV)
 	$(COURSE) setup
 lab:      ## open the course in JupyterLab with nbgrader
@@ -11,6 +11,10 @@ test:     ## the whole test suite (what CI runs)
 	$(COURSE) test
 test-fast: ## the tests that execute no notebook
 	$(COURSE) test -m "not notebooks"
+test-browser: ## JupyterLab in headless Chromium, every lesson (make test runs lesson 01 only)
+	COURSE_BROWSER_LESSONS=all $(COURSE) test tests/test_browser.py
+test-hub: ## the JupyterHub class deployment end to end (root: users, PostgreSQL, proxy)
+	$(COURSE) test tests/test_hub.py
 system-deps: ## Debian's chromium and postgresql, npm's proxy: the browser and hub tests (root)
 	$(COURSE) system-deps
 sync:     ## lessons/*.py (jupytext sources) -> solutions/*.ipynb

@@ -110,24 +110,21 @@ def missing_system_deps() -> list[str]:
 def system_deps(*, quiet_if_unable: bool = False) -> None:
     """Install the Debian and npm packages of the end-to-end tests (apt-get needs root).
     Without root, say what is missing: those tests are then skipped with the same hint."""
-    missing = missing_system_deps()
-    if not missing:
-        return
-    apt = [name for name in SYSTEM_PACKAGES if name in missing]
-    if apt and (os.geteuid() != 0 or not shutil.which("apt-get")):
-        say(f"not installed: {', '.join(missing)}; the browser and JupyterHub tests need them "
-            "(sudo make system-deps)")
-        if quiet_if_unable:
-            return
-        sys.exit(1)
-    if apt:
+    apt = [name for name in missing_system_deps() if name in SYSTEM_PACKAGES]
+    if apt and os.geteuid() == 0 and shutil.which("apt-get"):
         say(f"installing Debian's {' '.join(apt)}")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         run(["apt-get", "update", "-qq"], env=env, stdout=subprocess.DEVNULL)
         run(["apt-get", "install", "-y", "-qq", *apt], env=env, stdout=subprocess.DEVNULL)
-    if not PROXY.exists():
+    if not PROXY.exists() and shutil.which("npm"):
         say("installing configurable-http-proxy into deploy/node_modules (npm ci)")
         run(["npm", "ci", "--prefix", str(ROOT / "deploy"), "--no-audit", "--no-fund", "--loglevel=error"])
+    missing = missing_system_deps()
+    if missing:
+        say(f"not installed: {', '.join(missing)}; the browser and JupyterHub tests need them "
+            "(sudo make system-deps)")
+        if not quiet_if_unable:
+            sys.exit(1)
 
 
 def env_with_venv() -> dict[str, str]:
