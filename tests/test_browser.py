@@ -93,8 +93,14 @@ def answer_cells(release: dict) -> list[tuple[int, str]]:
     return found
 
 
+def student_answer(solution_source: str) -> str:
+    """What a student types: the solution without nbgrader's BEGIN/END SOLUTION marker lines."""
+    markers = ("### BEGIN SOLUTION", "### END SOLUTION")
+    return "\n".join(line for line in solution_source.split("\n") if line.strip() not in markers)
+
+
 def solutions_by_id(solution: dict) -> dict[str, str]:
-    return {cell["metadata"]["nbgrader"]["grade_id"]: source(cell) for cell in solution["cells"]
+    return {cell["metadata"]["nbgrader"]["grade_id"]: student_answer(source(cell)) for cell in solution["cells"]
             if "grade_id" in cell.get("metadata", {}).get("nbgrader", {})}
 
 

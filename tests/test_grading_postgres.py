@@ -21,7 +21,6 @@ pytestmark = pytest.mark.notebooks
 
 @pytest.fixture(scope="module")
 def postgres():
-    pytest.importorskip("psycopg2", reason="the PostgreSQL driver psycopg2 (pip install psycopg2-binary) is not installed")
     with postgres_cluster(superuser="grader", databases=("gradebook",)) as port:
         yield f"postgresql+psycopg2://grader@127.0.0.1:{port}/gradebook"
 

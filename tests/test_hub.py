@@ -51,7 +51,8 @@ LESSON = "lesson_a"         # square (2 points), mean (3), clip (1)
 def test_class_on_jupyterhub(capsys):
     if os.geteuid() != 0:
         pytest.skip("creates Unix accounts (grader, instructor, students) and runs servers as them: needs root (CI runs as root)")
-    requests = pytest.importorskip("requests")
+    import requests
+
     from tests import hub_kit
 
     require(hub_kit.PROXY.exists() or shutil.which("configurable-http-proxy") is not None,
