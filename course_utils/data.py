@@ -70,7 +70,8 @@ FASHION_MNIST_CLASSES = (
 
 _REBUILD = (
     "run `python datasets/build_datasets.py` to rebuild it, "
-    "or `git checkout datasets/` to restore the committed copy"
+    "or `git checkout datasets/` to restore the committed copy "
+    "(course_utils installed outside the repository: set COURSE_DATA_DIR to the clone's datasets/)"
 )
 _APT_HINT = "install it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu)"
 

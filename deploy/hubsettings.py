@@ -56,6 +56,7 @@ class Settings:
     state_dir: Path = Path("/srv/jupyterhub")            # cookie secret, proxy pid, the service token
     exchange: Path = Path("/srv/nbgrader/exchange")
     course_root: Path = Path()       # the grader's course folder (a clone of this repository)
+    data_dir: Path = REPO / "datasets"   # the shipped data, for every kernel (a non-editable install has none)
     hub_db_url: str = "postgresql+psycopg2:///jupyterhub"   # Unix socket, role = the hub's account (root)
     gradebook_url: str = ""          # PostgreSQL, role = the grader account
     bind_url: str = "http://:8000"   # where people connect (put TLS in front, or set ssl_cert/key)
@@ -118,6 +119,7 @@ def load(environ=None) -> Settings:
         state_dir=Path(env.get("COURSE_STATE_DIR", "/srv/jupyterhub")),
         exchange=Path(env.get("COURSE_EXCHANGE", "/srv/nbgrader/exchange")),
         course_root=Path(env.get("COURSE_ROOT") or home_of(grader) / course_id),
+        data_dir=Path(env.get("COURSE_DATA_DIR") or REPO / "datasets"),
         hub_db_url=env.get("COURSE_HUB_DB_URL", "postgresql+psycopg2:///jupyterhub"),
         gradebook_url=env.get("COURSE_GRADEBOOK_URL") or f"postgresql+psycopg2:///gradebook_{course_id.replace('-', '_')}",
         bind_url=env.get("COURSE_HUB_BIND_URL", "http://:8000"),

@@ -48,7 +48,9 @@ c.Authenticator.admin_users = set(s.admins)
 c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.cmd = [str(s.venv / "bin" / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
-c.Spawner.environment = {"PATH": s.path, "COURSE_EXCHANGE": str(s.exchange)}
+# COURSE_DATA_DIR: course_utils finds the shipped data there whether the venv holds an
+# editable or a plain install of the course (a plain one has no datasets/ beside it)
+c.Spawner.environment = {"PATH": s.path, "COURSE_EXCHANGE": str(s.exchange), "COURSE_DATA_DIR": str(s.data_dir)}
 # generous: a lab server takes several seconds to start on a busy two-core machine
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 90
@@ -83,6 +85,7 @@ service = {
     "environment": {
         "PATH": s.path,
         "COURSE_EXCHANGE": str(s.exchange),
+        "COURSE_DATA_DIR": str(s.data_dir),
         "JUPYTERHUB_DEFAULT_URL": s.formgrader_default_url,
     },
 }

@@ -233,6 +233,8 @@ def test_settings_roster_and_hub_config(tmp_path, monkeypatch):
     assert service["name"] == COURSE and service["user"] == grader and service["oauth_no_confirm"]
     assert service["url"] == "http://127.0.0.1:9123" and service["api_token"] == "secret"
     assert service["environment"]["PATH"].startswith("/opt/v/bin:")
+    data = Path(c.Spawner.environment["COURSE_DATA_DIR"])
+    assert (data / "manifest.json").is_file() and service["environment"]["COURSE_DATA_DIR"] == str(data)
     assert service["environment"]["JUPYTERHUB_DEFAULT_URL"] in ("/formgrader", "/lab")
     roles = {role["name"]: role for role in c.JupyterHub.load_roles}
     assert f"groups!group=nbgrader-{COURSE}" in roles[f"formgrader-{COURSE}"]["scopes"]
