@@ -17,6 +17,7 @@ from pathlib import Path
 
 DEPLOY = Path(__file__).resolve().parent
 REPO = DEPLOY.parent
+PROXY = DEPLOY / "node_modules" / ".bin" / "configurable-http-proxy"   # npm ci --prefix deploy
 
 
 def _names(value: str) -> list[str]:

@@ -30,8 +30,7 @@ staff = sorted(set(s.instructors))
 c.JupyterHub.bind_url = s.bind_url
 c.JupyterHub.hub_bind_url = s.hub_bind_url
 c.ConfigurableHTTPProxy.api_url = s.proxy_api_url
-local_proxy = hubsettings.DEPLOY / "node_modules" / ".bin" / "configurable-http-proxy"
-c.ConfigurableHTTPProxy.command = [str(local_proxy) if local_proxy.exists() else "configurable-http-proxy"]
+c.ConfigurableHTTPProxy.command = [str(hubsettings.PROXY) if hubsettings.PROXY.exists() else "configurable-http-proxy"]
 c.ConfigurableHTTPProxy.pid_file = str(s.state_dir / "jupyterhub-proxy.pid")
 
 # --- state: PostgreSQL (postgresql+psycopg2: SQLAlchemy 2.1 maps plain postgresql:// to

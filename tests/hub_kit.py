@@ -7,30 +7,16 @@ import os
 import pwd
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parents[1]
-DEPLOY = REPO / "deploy"
-PROXY = DEPLOY / "node_modules" / ".bin" / "configurable-http-proxy"
+from tests.support import wait_until
 
-
-def wait_for(what: str, check, timeout: float, log: Path | None = None, interval: float = 0.25):
-    """Call ``check()`` until it returns something true; fail with the hub's log if it never does."""
-    deadline = time.monotonic() + timeout
-    error = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except (requests.RequestException, KeyError, ValueError) as exc:
-            error = exc
-        time.sleep(interval)
-    tail = log.read_text(errors="replace")[-6000:] if log and log.exists() else ""
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {error})\n{tail}")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
+from hubsettings import DEPLOY  # noqa: E402
 
 
 class Hub:
@@ -73,8 +59,8 @@ class Hub:
     def start_server(self, user: str, token: str) -> None:
         response = self.post(f"/hub/api/users/{user}/server", token)
         assert response.status_code in (201, 202), f"{user}'s server: {response.status_code} {response.text}"
-        wait_for(f"{user}'s server", lambda: self.get(f"/hub/api/users/{user}", token).json()["servers"][""]["ready"],
-                 timeout=150, log=self.log, interval=0.5)
+        wait_until(f"{user}'s server", lambda: self.get(f"/hub/api/users/{user}", token).json()["servers"][""]["ready"],
+                   150, log=self.log)
 
     def tail(self, chars: int = 6000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""

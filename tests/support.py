@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,38 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until(what: str, check, timeout: float, *, process: subprocess.Popen | None = None,
+               log: Path | None = None, interval: float = 0.5):
+    """Call ``check()`` until it returns something true (connection errors, KeyError and
+    ValueError count as "not yet") and return that; fail with the log's tail when ``process``
+    exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    error = None
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except (OSError, KeyError, ValueError) as exc:   # requests' errors are OSErrors too
+            error = exc
+        tail = log.read_text(errors="replace")[-6000:] if log and log.exists() else ""
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"{what}: the process exited ({process.returncode}) first\n{tail}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last error: {error})\n{tail}")
+        time.sleep(interval)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Terminate, then kill what does not stop within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def require(condition: bool, reason: str) -> None:

@@ -30,13 +30,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.support import INSTALL_HINT, free_port, require
+from tests.support import INSTALL_HINT, free_port, require, stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -171,26 +170,14 @@ def lab(tmp_path_factory):
         # cwd: nbgrader (Validate, the Formgrader) reads nbgrader_config.py from there
         process = subprocess.Popen(args, cwd=course, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Lab(course, f"http://127.0.0.1:{port}", log, process)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            server.api("status")
-            break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"jupyter lab exited ({process.returncode}):\n{server.log_tail()}")
-            if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"jupyter lab did not answer within 120 s:\n{server.log_tail()}")
-            time.sleep(0.5)
+    try:
+        wait_until("jupyter lab", lambda: server.api("status") is not None, 120, process=process, log=log)
+    except BaseException:
+        process.kill()
+        raise
     yield server
     server.shut_down_kernels()
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process)
 
 
 @pytest.fixture(scope="module")

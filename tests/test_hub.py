@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import INSTALL_HINT, free_port, postgres_bin, postgres_cluster, require
+from tests.support import INSTALL_HINT, free_port, postgres_bin, postgres_cluster, require, wait_until
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
@@ -55,7 +55,7 @@ def test_class_on_jupyterhub(capsys):
 
     from tests import hub_kit
 
-    require(hub_kit.PROXY.exists() or shutil.which("configurable-http-proxy") is not None,
+    require(hubsettings.PROXY.exists() or shutil.which("configurable-http-proxy") is not None,
             f"configurable-http-proxy is not installed: {INSTALL_HINT}")
     require(postgres_bin() is not None, f"PostgreSQL is not installed: {INSTALL_HINT}")
     require(Path(provision.SYSTEM_PYTHON).exists(), f"{provision.SYSTEM_PYTHON} is missing (Debian's python3, python3-venv)")
@@ -98,12 +98,12 @@ def test_class_on_jupyterhub(capsys):
             kit.make_course(s.course_root, lessons=(LESSON,))
             provision.chown_tree(s.course_root, grader)
             assert (venv / "etc" / "jupyter" / "nbgrader_config.py").read_text() == \
-                (hub_kit.DEPLOY / "nbgrader_config_global.py").read_text()
+                (hubsettings.DEPLOY / "nbgrader_config_global.py").read_text()
 
             hub.start()
-            hub_kit.wait_for("the hub", lambda: requests.get(f"{public}/hub/health", timeout=5).ok, 120, hub.log)
+            wait_until("the hub", lambda: requests.get(f"{public}/hub/health", timeout=5).ok, 120, log=hub.log)
             formgrader_api = f"http://127.0.0.1:{ports['formgrader']}/services/{COURSE}/api"
-            hub_kit.wait_for("the formgrader service", lambda: requests.get(formgrader_api, timeout=5).ok, 120, hub.log)
+            wait_until("the formgrader service", lambda: requests.get(formgrader_api, timeout=5).ok, 120, log=hub.log)
             assert hub.alive(), hub.tail()
             setup_done = time.monotonic()
 

@@ -3,13 +3,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.support import free_port
+from tests.support import free_port, stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.notebooks
@@ -31,24 +30,13 @@ def lab(tmp_path_factory):
          "--ip=127.0.0.1", f"--IdentityProvider.token={token}"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            get(f"{base}/api/status?token={token}")
-            break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"jupyter lab exited: {process.stdout.read()[-3000:]}")
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("jupyter lab did not answer within 90 s")
-    yield base, token
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
+        wait_until("jupyter lab", lambda: get(f"{base}/api/status?token={token}"), 90, process=process)
+    except BaseException:
         process.kill()
+        raise
+    yield base, token
+    stop_process(process, timeout=20)
 
 
 def test_lab_serves_the_nbgrader_extensions(lab):
