@@ -2,19 +2,29 @@
 PYTHON ?= python3
 COURSE = $(PYTHON) tools/course.py
 
-.PHONY: setup lab test test-fast test-browser test-hub sync release check system-deps
+.PHONY: setup lab test test-fast test-unit test-lessons test-notebooks test-grading test-e2e test-browser test-hub sync release check system-deps
 setup:    ## create or update the environment (.venv, or $COURSE_VENV)
 	$(COURSE) setup
 lab:      ## open the course in JupyterLab with nbgrader
 	$(COURSE) lab
 test:     ## the whole test suite (what CI runs)
 	$(COURSE) test
-test-fast: ## the tests that execute no notebook
-	$(COURSE) test -m "not notebooks"
+test-fast: ## the tests that execute no notebook and start no server (seconds to a few minutes)
+	$(COURSE) test tests/unit tests/lessons -m "not notebooks and not nbgrader"
+test-unit: ## tests/unit: course_utils and the shipped data
+	$(COURSE) test tests/unit
+test-lessons: ## tests/lessons: exercises against right/wrong answers, release, equivalence, grading round trips
+	$(COURSE) test tests/lessons
+test-notebooks: ## every solution notebook executed by nbval (smoke profile)
+	$(COURSE) test solutions
+test-grading: ## tests/grading: the instructor's grading tools (sandbox, robustness, scale, PostgreSQL)
+	$(COURSE) test tests/grading
+test-e2e: ## tests/e2e: JupyterLab, the browser (lesson 01) and the JupyterHub class
+	$(COURSE) test tests/e2e
 test-browser: ## JupyterLab in headless Chromium, every lesson (make test runs lesson 01 only)
-	COURSE_BROWSER_LESSONS=all $(COURSE) test tests/test_browser.py
+	COURSE_BROWSER_LESSONS=all $(COURSE) test tests/e2e/test_browser.py
 test-hub: ## the JupyterHub class deployment end to end (root: users, PostgreSQL, proxy)
-	$(COURSE) test tests/test_hub.py
+	$(COURSE) test tests/e2e/test_hub.py
 system-deps: ## Debian's chromium and postgresql, npm's proxy: the browser and hub tests (root)
 	$(COURSE) system-deps
 sync:     ## lessons/*.py (jupytext sources) -> solutions/*.ipynb
@@ -26,7 +36,7 @@ check:    ## solutions and release in sync with their sources
 
 # Grading (python -m course_utils.instructor; README "For instructors"). LESSON=..., STUDENT=...
 INSTRUCTOR = $(COURSE) run python -m course_utils.instructor
-.PHONY: grade-release collect zip-collect autograde grade-status feedback feedback-full export-grades grade-summary test-grading
+.PHONY: grade-release collect zip-collect autograde grade-status feedback feedback-full export-grades grade-summary
 grade-release: ## nbgrader generate_assignment for LESSON (default: every lesson)
 	$(INSTRUCTOR) release $(LESSON)
 collect:  ## copy FROM=<folder of student/lesson/*.ipynb> into submitted/
@@ -45,6 +55,3 @@ export-grades: ## grades.csv (nbgrader export, with a grading_status column)
 	$(INSTRUCTOR) export --to grades.csv
 grade-summary: ## per exercise: mean score and how many failed
 	$(INSTRUCTOR) summary $(LESSON)
-test-grading: ## the grading test set (workflow, robustness, scale, PostgreSQL, 01_cnn sandboxed)
-	$(COURSE) test tests/test_instructor.py tests/test_instructor_units.py tests/test_grading_robustness.py \
-		tests/test_grading_scale.py tests/test_grading_postgres.py tests/test_grading_real_lesson.py

@@ -91,7 +91,7 @@ def setup(force: bool = False) -> None:
 
 # What the end-to-end tests need beyond Python packages: Debian package -> a path it installs.
 SYSTEM_PACKAGES = {
-    "chromium": "/usr/bin/chromium",  # tests/test_browser.py (Playwright drives it)
+    "chromium": "/usr/bin/chromium",  # tests/e2e/test_browser.py (Playwright drives it)
     "postgresql": "/usr/lib/postgresql",  # the gradebook and the hub's database
     "npm": "/usr/bin/npm",  # JupyterHub's proxy, configurable-http-proxy, from deploy/package.json
     "dataset-fashion-mnist": "/usr/share/datasets/fashion-mnist",  # the data comparison test

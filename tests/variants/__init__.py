@@ -3,7 +3,7 @@
 A module ``lesson_NN_topic.py`` defines ``LESSON`` (the folder name, e.g. ``"01_cnn"``) and
 ``VARIANTS``: tuples (framework, grade_id of the answer cell, a short name, the answer,
 whether the tests must accept it). An answer is source code, or a :class:`Mutation` of the
-lesson's own solution. ``tests/test_exercise_variants.py`` runs them all.
+lesson's own solution. ``tests/lessons/test_exercise_variants.py`` runs them all.
 """
 import importlib
 import pkgutil

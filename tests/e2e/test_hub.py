@@ -36,13 +36,12 @@ import pytest
 
 from tests.support import INSTALL_HINT, free_port, postgres_bin, postgres_cluster, require, wait_until
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "grading"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy"))
 import hubsettings  # noqa: E402
 import kit  # noqa: E402
 import provision  # noqa: E402
 
-pytestmark = pytest.mark.notebooks
 
 COURSE = "cnn-rnn-course"   # the course id of the repository's nbgrader_config.py (kit.make_course copies it)
 LESSON = "lesson_a"         # square (2 points), mean (3), clip (1)
@@ -53,7 +52,7 @@ def test_class_on_jupyterhub(capsys):
         pytest.skip("creates Unix accounts (grader, instructor, students) and runs servers as them: needs root (CI runs as root)")
     import requests
 
-    from tests import hub_kit
+    from tests.e2e import hub_kit
 
     require(hubsettings.PROXY.exists() or shutil.which("configurable-http-proxy") is not None,
             f"configurable-http-proxy is not installed: {INSTALL_HINT}")
@@ -222,7 +221,7 @@ def test_settings_roster_and_hub_config(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_ID", raising=False)
     monkeypatch.delenv("COURSE_GRADER", raising=False)
     (tmp_path / f"formgrader-{COURSE}.token").write_text("secret\n")
-    c = PyFileConfigLoader("jupyterhub_config.py", path=str(Path(__file__).resolve().parents[1] / "deploy")).load_config()
+    c = PyFileConfigLoader("jupyterhub_config.py", path=str(Path(__file__).resolve().parents[2] / "deploy")).load_config()
 
     grader = f"grader-{COURSE}"
     assert c.Authenticator.allowed_users == {"tess", "tom", "eve", "ann", "ben"}

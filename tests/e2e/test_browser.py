@@ -17,7 +17,7 @@ Lessons: COURSE_BROWSER_LESSONS, a comma list of folders under `solutions/`, or 
 by default (what `make test` runs). Every lesson:
 
     make test-browser
-    COURSE_BROWSER_LESSONS=all .venv/bin/python -m pytest tests/test_browser.py    # the same
+    COURSE_BROWSER_LESSONS=all .venv/bin/python -m pytest tests/e2e/test_browser.py    # the same
 
 Needs chromium and Playwright (`sudo make system-deps`): skipped without them, failed on CI.
 """
@@ -37,7 +37,7 @@ import pytest
 
 from tests.support import INSTALL_HINT, free_port, require, stop_process, wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -14,7 +14,7 @@ import pytest
 from course_utils import data
 from course_utils.data import DatasetError, DatasetMissingError, Split
 
-REPO_DATASETS = Path(__file__).resolve().parents[1] / "datasets"
+REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 # Imbalanced labels: class 2 is rare, so stratification is actually tested.
 LABELS = np.repeat(np.arange(4), [500, 300, 20, 180])
 

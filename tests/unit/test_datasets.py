@@ -11,7 +11,7 @@ import pytest
 
 from course_utils import data
 
-DATASETS = Path(__file__).resolve().parents[1] / "datasets"
+DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 MANIFEST = json.loads((DATASETS / "manifest.json").read_text())
 FILES = sorted(MANIFEST["files"])
 

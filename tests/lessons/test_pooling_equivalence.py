@@ -1,34 +1,21 @@
 """Lesson 02 across frameworks: the lesson's Lp and stochastic pooling (its solution code,
 run from the notebooks) and the frameworks' batch normalisation agree between TensorFlow and
 PyTorch, once layouts (NHWC against NCHW) and conventions are translated."""
-import contextlib
-import io
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from course_utils import tensorflow as tfu
-from tests.test_exercise_variants import notebook_cells
+from tests.harness import lesson_namespace
 
 tf, keras = tfu.tf, tfu.keras
 
 
-def lesson_namespace(framework, *exercises):
-    """The set-up cell and the given solution cells of lesson 02, run in a fresh namespace."""
-    setup, cells = notebook_cells("02_pooling", framework)
-    namespace = {"__name__": "__main__"}
-    with contextlib.redirect_stdout(io.StringIO()):
-        for source in (setup, *(cells[e] for e in exercises)):
-            exec(compile(source, framework, "exec"), namespace)
-    return namespace
-
-
 @pytest.fixture(scope="module")
 def lessons():
-    return (lesson_namespace("pytorch", "lp_pool", "stochastic_pool2d"),
-            lesson_namespace("tensorflow", "lp_pool", "stochastic_pool2d"))
+    return (lesson_namespace("02_pooling", "pytorch", "lp_pool", "stochastic_pool2d"),
+            lesson_namespace("02_pooling", "tensorflow", "lp_pool", "stochastic_pool2d"))
 
 
 def nchw(x):

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "grading"))
 import kit  # noqa: E402
 
-pytestmark = pytest.mark.notebooks
 STUDENTS = 40
 KINDS = ["correct", "partial", "empty", "broken"]
 WRONG = {"lesson_a": ("mean",), "lesson_b": ("running_sum",)}

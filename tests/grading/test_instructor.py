@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "grading"))
 import kit  # noqa: E402
 
-pytestmark = pytest.mark.notebooks
 def page_text(path: Path) -> str:
     """The visible text of an HTML page (syntax highlighting splits code into many tags)."""
     return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))

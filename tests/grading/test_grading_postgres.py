@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "grading"))
 import kit  # noqa: E402
 
 from tests.support import postgres_cluster  # noqa: E402
 
-pytestmark = pytest.mark.notebooks
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 
 from course_utils import authoring
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LESSONS = authoring.lessons()
 FRAMEWORKS = ("pytorch", "tensorflow")
 
@@ -49,7 +49,7 @@ def test_solutions_are_in_sync_with_their_jupytext_sources():
     assert authoring.sync(check=True) == [], "run `make sync` and commit solutions/"
 
 
-@pytest.mark.notebooks
+@pytest.mark.nbgrader
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_release_is_a_fresh_nbgrader_release(lesson):
     assert authoring.release_differences(lesson) == [], "run `make release` and commit notebooks/"

@@ -10,8 +10,7 @@ import pytest
 
 from tests.support import free_port, stop_process, wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.notebooks
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def get(url):

@@ -15,12 +15,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "grading"))
 import kit  # noqa: E402
 
 from course_utils import grading_sandbox  # noqa: E402
 
-pytestmark = pytest.mark.notebooks
 A = ["square", "mean", "clip"]
 
 NOISY = {

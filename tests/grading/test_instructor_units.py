@@ -10,10 +10,10 @@ from traitlets.config import Config
 
 from course_utils import feedback, grading_sandbox, instructor
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "grading"))
 import kit  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {"lesson_a": {"square_answer", "square_tests", "mean_answer", "mean_tests", "clip_answer", "clip_tests"}}
 
 

@@ -16,7 +16,7 @@ from nbgrader.api import Gradebook
 
 from course_utils import authoring
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.notebooks
 
 

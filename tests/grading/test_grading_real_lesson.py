@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "grading"))
 import kit  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LESSON = "01_cnn"
 pytestmark = pytest.mark.notebooks
 
@@ -36,7 +36,7 @@ def test_real_lesson_in_the_sandbox(tmp_path):
     shutil.copytree(course / "solutions" / LESSON, course / "submitted" / "solver" / LESSON)
     log = kit.instructor(course, "autograde", "--timeout=600").stdout
     score, max_score = kit.totals(course, LESSON)["solver"]
-    assert score == max_score > 0, log  # (the untouched release scoring zero: tests/test_grading.py)
+    assert score == max_score > 0, log  # (the untouched release scoring zero: tests/lessons/test_grading_round_trip.py)
 
     kit.instructor(course, "feedback", LESSON, "--student", "solver")
     secret = set().union(*(hidden_lines(nb) for nb in (course / "solutions" / LESSON).glob("*.ipynb")))

@@ -1,4 +1,4 @@
-"""Helpers of tests/test_hub.py: a JupyterHub process started from deploy/, its REST API as
+"""Helpers of tests/e2e/test_hub.py: a JupyterHub process started from deploy/, its REST API as
 users see it, and a clean-up that leaves no account, process or folder behind."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import requests
 
 from tests.support import wait_until
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy"))
 from hubsettings import DEPLOY  # noqa: E402
 
 
@@ -52,7 +52,7 @@ class Hub:
         """An API token of ``user``, asked for with the user's Unix password (PAM), as a
         script or a student's client would; it has the user's own permissions."""
         response = requests.post(f"{self.url}/hub/api/users/{user}/tokens", timeout=120,
-                                 json={"auth": {"username": user, "password": password}, "note": "tests/test_hub.py"})
+                                 json={"auth": {"username": user, "password": password}, "note": "tests/e2e/test_hub.py"})
         assert response.status_code == 201, f"{user} could not log in: {response.status_code} {response.text}\n{self.tail()}"
         return response.json()["token"]
 
