@@ -42,7 +42,6 @@ import hubsettings  # noqa: E402
 import kit  # noqa: E402
 import provision  # noqa: E402
 
-
 COURSE = "cnn-rnn-course"   # the course id of the repository's nbgrader_config.py (kit.make_course copies it)
 LESSON = "lesson_a"         # square (2 points), mean (3), clip (1)
 

@@ -17,7 +17,6 @@ import kit  # noqa: E402
 from tests.support import postgres_cluster  # noqa: E402
 
 
-
 @pytest.fixture(scope="module")
 def postgres():
     with postgres_cluster(superuser="grader", databases=("gradebook",)) as port:

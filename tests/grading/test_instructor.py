@@ -14,6 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "grading"))
 import kit  # noqa: E402
 
+
 def page_text(path: Path) -> str:
     """The visible text of an HTML page (syntax highlighting splits code into many tags)."""
     return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
