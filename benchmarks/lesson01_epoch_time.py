@@ -21,11 +21,12 @@ from torch import nn
 
 from course_utils import torch as cu
 from course_utils.data import load_mnist
+from tests.harness import lesson_namespace
 
 
 def lesson_cnn() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(5408, 128), nn.ReLU(), nn.Linear(128, 10))
+    """The lesson's own ``build_cnn`` (its solution cell in solutions/01_cnn), not a copy."""
+    return lesson_namespace("01_cnn", "pytorch", "build_cnn")["build_cnn"]()
 
 
 def measure(device: str, images: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int, amp: bool) -> dict:

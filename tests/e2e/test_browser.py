@@ -5,7 +5,9 @@ types the solution of every answer cell into the cell's editor (the cells nbgrad
 `solution: true, grade: false`; their text comes from the cell with the same `grade_id` in
 `solutions/`), runs Run > Run All Cells from the menu, saves, presses nbgrader's Validate button
 and reads "Success" in its dialog; the saved file must then hold the solutions and no error
-output. Validate on an untouched copy of the release must report failing cells instead, and the
+output, and the notebook must show its figures (image outputs on the page and in the file), as
+a student sees them: the kernels use matplotlib's inline backend, not the test process's Agg.
+Validate on an untouched copy of the release must report failing cells instead, and the
 Formgrader must list every lesson on its Manage Assignments page.
 
 Nothing in the repository changes: JupyterLab (COURSE_PROFILE=smoke) serves a temporary copy of
@@ -160,6 +162,7 @@ def lab(tmp_path_factory):
     bindir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}", COURSE_PROFILE="smoke",
                JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTER_CONFIG_DIR=str(tmp / "config"))
+    env.pop("MPLBACKEND", None)  # tests/conftest.py sets Agg; a student's kernel draws inline
     args = [str(bindir / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
             f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={course}",
             f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}"]
@@ -313,6 +316,13 @@ def test_typed_answers_run_and_validate(notebook, lab, student):
         not_run = [i for i, text in enumerate(prompts) if not re.fullmatch(r"\[\d+\]:", text)]
         assert not not_run, f"code cells without an execution count after Run All (code-cell positions {not_run}): {prompts}"
 
+    with student.step("looking at the figures"):
+        figures = panel.locator(".jp-OutputArea-output img")
+        shown = figures.count()
+        assert shown > 0, "Run All drew no figure on the page (is the kernel's matplotlib backend inline?)"
+        figures.first.scroll_into_view_if_needed()
+        student.shot("03b-first-figure")
+
     with student.step("saving with Control+S"):
         page.keyboard.press("Control+S")
         expect(page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current")).not_to_contain_class("jp-mod-dirty",
@@ -334,6 +344,8 @@ def test_typed_answers_run_and_validate(notebook, lab, student):
     errors = [(index, output.get("ename"), output.get("evalue")) for index, cell in enumerate(saved["cells"])
               for output in cell.get("outputs", []) if output["output_type"] == "error"]
     assert not errors, f"error outputs in the saved notebook: {errors}"
+    images = sum("image/png" in output.get("data", {}) for cell in saved["cells"] for output in cell.get("outputs", []))
+    assert images == shown, f"{shown} figures on the page but {images} image outputs in the saved notebook"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[f"{lesson}/{name}" for lesson, name in NOTEBOOKS])

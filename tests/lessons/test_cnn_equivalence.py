@@ -1,5 +1,6 @@
-"""The lesson models are the same function in both frameworks: with the same weights,
-ported between NHWC and NCHW layouts (flatten order included), they agree."""
+"""Lesson 01's model is the same function in both frameworks: the lesson's own ``build_cnn``
+(its solution cell, run from each notebook), with the same weights ported between NHWC and
+NCHW layouts (flatten order included), gives the same probabilities."""
 import numpy as np
 import pytest
 import torch
@@ -8,36 +9,43 @@ from torch import nn
 from course_utils import porting
 from course_utils import tensorflow as tfu
 from course_utils.data import load_mnist
+from tests.harness import lesson_namespace
 
 tf, keras = tfu.tf, tfu.keras
 
 
-def keras_cnn():
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(32, 3, activation="relu"),
-        keras.layers.MaxPool2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-
-
-def torch_cnn():
-    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(5408, 128), nn.ReLU(), nn.Linear(128, 10))
+@pytest.fixture(scope="module")
+def builders():
+    return (lesson_namespace("01_cnn", "tensorflow", "build_cnn")["build_cnn"],
+            lesson_namespace("01_cnn", "pytorch", "build_cnn")["build_cnn"])
 
 
 def port_keras_to_torch(k_model, t_model, permute_flatten=True):
+    """Copy the Keras model's Conv2D and Dense weights into the PyTorch model's Conv2d and
+    Linear layers, in order (the lesson's CNN: one conv, a flatten of (13, 13, 32), two dense)."""
     conv, dense1, dense2 = (layer for layer in k_model.layers if layer.weights)
+    t_conv, t_dense1, t_dense2 = (m for m in t_model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    flat = (13, 13, 32) if permute_flatten else None
     with torch.no_grad():
-        t_model[0].weight.copy_(torch.from_numpy(porting.conv_kernel_keras_to_torch(conv.kernel.numpy())))
-        t_model[0].bias.copy_(torch.from_numpy(conv.bias.numpy()))
-        flat = (13, 13, 32) if permute_flatten else None
-        t_model[4].weight.copy_(torch.from_numpy(porting.dense_kernel_keras_to_torch(dense1.kernel.numpy(), flat)))
-        t_model[4].bias.copy_(torch.from_numpy(dense1.bias.numpy()))
-        t_model[6].weight.copy_(torch.from_numpy(porting.dense_kernel_keras_to_torch(dense2.kernel.numpy())))
-        t_model[6].bias.copy_(torch.from_numpy(dense2.bias.numpy()))
+        t_conv.weight.copy_(torch.from_numpy(porting.conv_kernel_keras_to_torch(conv.kernel.numpy())))
+        t_conv.bias.copy_(torch.from_numpy(conv.bias.numpy()))
+        t_dense1.weight.copy_(torch.from_numpy(porting.dense_kernel_keras_to_torch(dense1.kernel.numpy(), flat)))
+        t_dense1.bias.copy_(torch.from_numpy(dense1.bias.numpy()))
+        t_dense2.weight.copy_(torch.from_numpy(porting.dense_kernel_keras_to_torch(dense2.kernel.numpy())))
+        t_dense2.bias.copy_(torch.from_numpy(dense2.bias.numpy()))
+
+
+def outputs(builders, digits, permute_flatten=True):
+    """(Keras probabilities, PyTorch softmax of logits) of the two lesson models, same weights."""
+    build_keras, build_torch = builders
+    tfu.seed_everything(0)
+    k_model, t_model = build_keras(), build_torch()
+    port_keras_to_torch(k_model, t_model, permute_flatten)
+    k_out = k_model(digits[..., None].astype(np.float32) / 255, training=False).numpy()
+    t_model.eval()
+    with torch.no_grad():
+        t_out = torch.softmax(t_model(torch.from_numpy(digits[:, None].astype(np.float32) / 255)), dim=1).numpy()
+    return k_out, t_out
 
 
 @pytest.fixture(scope="module")
@@ -45,29 +53,20 @@ def digits():
     return load_mnist().x_test[:64]
 
 
-def test_both_frameworks_count_693962_parameters():
-    assert keras_cnn().count_params() == 693_962
-    assert sum(p.numel() for p in torch_cnn().parameters()) == 693_962
+def test_both_frameworks_count_693962_parameters(builders):
+    build_keras, build_torch = builders
+    assert build_keras().count_params() == 693_962
+    assert sum(p.numel() for p in build_torch().parameters()) == 693_962
 
 
-def test_ported_weights_give_the_same_probabilities(digits):
-    tfu.seed_everything(0)
-    k_model, t_model = keras_cnn(), torch_cnn()
-    port_keras_to_torch(k_model, t_model)
-    k_out = k_model(digits[..., None].astype(np.float32) / 255, training=False).numpy()
-    with torch.no_grad():
-        t_out = torch.softmax(t_model(torch.from_numpy(digits[:, None].astype(np.float32) / 255)), dim=1).numpy()
+def test_ported_weights_give_the_same_probabilities(builders, digits):
+    k_out, t_out = outputs(builders, digits)
     np.testing.assert_allclose(t_out, k_out, rtol=1e-4, atol=1e-6)
     assert (t_out.argmax(1) == k_out.argmax(1)).all()
 
 
-def test_without_the_flatten_permutation_the_outputs_differ(digits):
-    tfu.seed_everything(0)
-    k_model, t_model = keras_cnn(), torch_cnn()
-    port_keras_to_torch(k_model, t_model, permute_flatten=False)
-    k_out = k_model(digits[..., None].astype(np.float32) / 255, training=False).numpy()
-    with torch.no_grad():
-        t_out = torch.softmax(t_model(torch.from_numpy(digits[:, None].astype(np.float32) / 255)), dim=1).numpy()
+def test_without_the_flatten_permutation_the_outputs_differ(builders, digits):
+    k_out, t_out = outputs(builders, digits, permute_flatten=False)
     assert np.abs(t_out - k_out).max() > 1e-3
 
 
