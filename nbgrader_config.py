@@ -24,13 +24,13 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
 
-# --- Grading (course_utils.instructor; README "For instructors") ---
+# --- Grading (the package course_utils.instructor; README "For instructors") ---
 # Feedback keeps hidden tests hidden: their code is replaced by a note and errors keep only
 # their message (nbgrader issues #917, #1363). `instructor feedback --full` turns this off.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "course_utils.feedback.HideHiddenTests",
+    "course_utils.instructor.feedback.HideHiddenTests",
 ]
 # A test cell that writes to stderr scores zero; harmless lines must not cost points:
 # Python warnings ("file.py:12: UserWarning: ..."), TensorFlow/absl C++ logs

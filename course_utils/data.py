@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = [
-    "DATA_DIR",
+__all__ = [  # DATA_DIR is left out: a star import would freeze it; call data_dir()
     "FASHION_MNIST_CLASSES",
     "MNIST_CLASSES",
     "DatasetError",
@@ -38,14 +37,23 @@ __all__ = [
     "load_sunspots",
     "load_npz",
     "one_hot",
+    "pad_or_resize",
     "read_idx",
     "stratified_split",
     "to_float_images",
+    "to_rgb",
 ]
 
 _DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / "datasets"
-DATA_DIR = Path(os.environ.get("COURSE_DATA_DIR") or _DEFAULT_DATA_DIR)
-"""Where the shipped ``.npz`` files are: ``$COURSE_DATA_DIR`` at import, else ``datasets/``."""
+
+
+def __getattr__(name: str):
+    """``DATA_DIR`` is :func:`data_dir` read at each access (``$COURSE_DATA_DIR`` may change
+    after import); every loader calls :func:`data_dir` itself."""
+    if name == "DATA_DIR":
+        return data_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = {
@@ -487,18 +495,95 @@ def load_sunspots() -> tuple[np.ndarray, np.ndarray]:
 
 
 def to_float_images(images: np.ndarray, channels_last: bool = True) -> np.ndarray:
-    """``uint8 (N, H, W)`` 0..255 -> ``float32`` in [0, 1] with a channel axis.
+    """``uint8`` images 0..255 -> ``float32`` in [0, 1] with a channel axis.
 
-    Returns ``(N, H, W, 1)`` (TensorFlow's layout) or, with ``channels_last=False``,
-    ``(N, 1, H, W)`` (PyTorch's).
+    images: grey ``(N, H, W)`` or ``(N, H, W, C)`` (numpy's layout, C = 1 or 3).
+    Returns ``(N, H, W, C)`` (TensorFlow's layout) or, with ``channels_last=False``,
+    ``(N, C, H, W)`` (PyTorch's); grey images get C = 1.
     """
     images = np.asarray(images)
-    if images.ndim != 3 or images.dtype != np.uint8:
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
         raise ValueError(
-            f"expected uint8 images of shape (N, H, W), got {images.dtype} of shape {images.shape}"
+            "expected uint8 images of shape (N, H, W) or (N, H, W, C) with C 1 or 3, "
+            f"got {images.dtype} of shape {images.shape}"
         )
     scaled = images.astype(np.float32) / np.float32(255)
-    return scaled[..., None] if channels_last else scaled[:, None]
+    if scaled.ndim == 3:
+        scaled = scaled[..., None]
+    return scaled if channels_last else np.ascontiguousarray(scaled.transpose(0, 3, 1, 2))
+
+
+def _images_nhwc(images, what: str) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"{what} expects images (N, H, W) or (N, H, W, C) with C 1 or 3 (numpy's channels-last "
+            f"layout; move a PyTorch batch's channels last first), got shape {images.shape}"
+        )
+    if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
+        raise ValueError(f"{what} expects numeric images, got {images.dtype}")
+    return images
+
+
+def to_rgb(images) -> np.ndarray:
+    """Grey images ``(N, H, W)`` or ``(N, H, W, 1)`` -> ``(N, H, W, 3)`` with the grey value
+    in all three channels (what ImageNet networks such as VGG16 take); colour
+    ``(N, H, W, 3)`` passes through. Keeps the dtype."""
+    images = _images_nhwc(images, "to_rgb")
+    return images if images.shape[-1] == 3 else np.repeat(images, 3, axis=-1)
+
+
+def _bilinear_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights of bilinear resizing along one axis, with half-pixel
+    centres (what ``tf.image.resize`` and ``F.interpolate(align_corners=False)`` do)."""
+    centre = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    centre = np.clip(centre, 0, n_in - 1)
+    low = np.floor(centre).astype(np.int64)
+    high = np.minimum(low + 1, n_in - 1)
+    return low, high, (centre - low).astype(np.float64)
+
+
+def pad_or_resize(images, size, mode: str = "resize", fill=0) -> np.ndarray:
+    """Images ``(N, H, W)`` or ``(N, H, W, C)`` brought to ``size`` = (height, width) (or
+    one int for a square); the channel axis, when there is one, is kept.
+
+    ``mode="resize"``: bilinear interpolation with half-pixel centres and no antialiasing,
+    as ``tf.image.resize(..., "bilinear")`` and ``F.interpolate(..., "bilinear",
+    align_corners=False)``. ``mode="pad"``: the image unchanged in the centre of a
+    ``fill``-valued frame (extra odd pixel at the bottom and right); the size may not be
+    smaller than the image. Padding keeps the dtype; resizing keeps uint8 (rounded) and
+    makes other types float32.
+
+    VGG16 needs at least 32x32 and 3 channels: ``to_rgb(pad_or_resize(x, 32, "pad"))``.
+    """
+    grey = np.asarray(images).ndim == 3
+    x = _images_nhwc(images, "pad_or_resize")
+    if mode not in ("resize", "pad"):
+        raise ValueError(f"mode must be 'resize' or 'pad', got {mode!r}")
+    height, width = (size, size) if np.isscalar(size) else tuple(size)
+    if int(height) != height or int(width) != width or height < 1 or width < 1:
+        raise ValueError(f"size must be a positive int or (height, width), got {size!r}")
+    height, width = int(height), int(width)
+    _, h, w, _ = x.shape
+    if mode == "pad":
+        if height < h or width < w:
+            raise ValueError(f"cannot pad images of {h}x{w} to the smaller {height}x{width}; use mode='resize'")
+        top, left = (height - h) // 2, (width - w) // 2
+        out = np.full((len(x), height, width, x.shape[-1]), fill, dtype=x.dtype)
+        out[:, top:top + h, left:left + w] = x
+    else:
+        rows_lo, rows_hi, dy = _bilinear_weights(h, height)
+        cols_lo, cols_hi, dx = _bilinear_weights(w, width)
+        f = x.astype(np.float64)
+        rows = f[:, rows_lo] * (1 - dy)[None, :, None, None] + f[:, rows_hi] * dy[None, :, None, None]
+        out = rows[:, :, cols_lo] * (1 - dx)[None, None, :, None] + rows[:, :, cols_hi] * dx[None, None, :, None]
+        if x.dtype == np.uint8:
+            out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        else:
+            out = out.astype(np.float32)
+    return out[..., 0] if grey else out
 
 
 def one_hot(labels, num_classes: int) -> np.ndarray:
@@ -516,3 +601,113 @@ def one_hot(labels, num_classes: int) -> np.ndarray:
     out = np.zeros((len(labels), num_classes), dtype=np.float32)
     out[np.arange(len(labels)), labels] = 1.0
     return out
+
+
+# ----------------------------------------------------------------------------- sequences (lessons 05 and 06)
+
+__all__ += [
+    "load_italy_power_demand",
+    "load_japanese_vowels",
+    "load_pride_and_prejudice",
+]
+
+ITALY_POWER_DEMAND_FILE = "italy_power_demand.npz"
+JAPANESE_VOWELS_FILE = "japanese_vowels.npz"
+PRIDE_AND_PREJUDICE_FILE = "pride_and_prejudice.txt.gz"
+
+
+def _series_entry(filename: str) -> dict:
+    """The file's entry in the ``series`` section of ``manifest.json``, the file present.
+
+    Raises DatasetMissingError when the file or the manifest is absent, DatasetError when
+    the manifest does not list the file.
+    """
+    directory = data_dir()
+    path, manifest = directory / filename, directory / "manifest.json"
+    if not path.is_file():
+        raise DatasetMissingError(f"{path} is missing; {_REBUILD}")
+    try:
+        return json.loads(manifest.read_text())["series"][filename]
+    except FileNotFoundError:
+        raise DatasetMissingError(f"{manifest} is missing, so {filename} cannot be verified; {_REBUILD}") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise DatasetError(f"{manifest} lists no series {filename} ({err!r}); {_REBUILD}") from None
+
+
+def _load_series_npz(filename: str) -> dict[str, np.ndarray]:
+    """A ``series`` npz, checked against its checksum, shapes and dtypes in the manifest."""
+    entry = _series_entry(filename)
+    arrays = load_npz(filename, expected_sha256=entry["sha256"])
+    _check_arrays(data_dir() / filename, arrays, entry["arrays"])
+    return arrays
+
+
+def load_italy_power_demand() -> dict[str, np.ndarray]:
+    """ItalyPowerDemand (UCR archive): one day of Italian electricity demand per series.
+
+    Returns ``{"x_train", "y_train", "x_test", "y_test"}``:
+
+    - ``x_train`` ``float32 (67, 24)``, ``x_test`` ``float32 (1029, 24)``: 24 hourly
+      demand values per day, z-normalised per series in the source (each row has mean 0
+      and standard deviation 1), so they have no unit.
+    - ``y_train`` ``int64 (67,)``, ``y_test`` ``int64 (1029,)``: the labels **1 or 2 as in
+      the original files** (days of October to March vs April to September). Map them to
+      0/1 with ``y - 1`` for a binary classifier.
+
+    The file is checked against its checksum in ``manifest.json``; a missing or damaged
+    file raises :class:`DatasetError` (:class:`DatasetMissingError` when missing).
+    """
+    arrays = _load_series_npz(ITALY_POWER_DEMAND_FILE)
+    return {
+        "x_train": arrays["x_train"],
+        "y_train": arrays["y_train"].astype(np.int64),
+        "x_test": arrays["x_test"],
+        "y_test": arrays["y_test"].astype(np.int64),
+    }
+
+
+def load_japanese_vowels() -> dict[str, np.ndarray]:
+    """Japanese Vowels (UCI): utterances of 9 male speakers, to be told apart by speaker.
+
+    Returns ``{"x_train", "lengths_train", "y_train", "x_test", "lengths_test", "y_test"}``:
+
+    - ``x_train`` ``float32 (270, 29, 12)``, ``x_test`` ``float32 (370, 29, 12)``:
+      ``(utterance, time step, channel)``; each time step is a frame of 12 LPC cepstrum
+      coefficients (no unit). Utterances last 7 to 29 frames; the rows after an
+      utterance's length are zeros (padding at the end).
+    - ``lengths_train`` ``int64 (270,)``, ``lengths_test`` ``int64 (370,)``: the true
+      number of frames, 7..29 (use them to mask or pack the padding).
+    - ``y_train`` ``int64 (270,)``, ``y_test`` ``int64 (370,)``: the speaker, **1..9 as in
+      the original files**; ``y - 1`` gives 0..8. Training has 30 utterances per speaker,
+      the test set 24 to 88.
+
+    The file is checked against its checksum in ``manifest.json``; a missing or damaged
+    file raises :class:`DatasetError` (:class:`DatasetMissingError` when missing).
+    """
+    arrays = _load_series_npz(JAPANESE_VOWELS_FILE)
+    return {
+        key: arrays[key] if key.startswith("x_") else arrays[key].astype(np.int64)
+        for key in ("x_train", "lengths_train", "y_train", "x_test", "lengths_test", "y_test")
+    }
+
+
+def load_pride_and_prejudice() -> str:
+    """Jane Austen's *Pride and Prejudice* (1813, public domain) as one string.
+
+    684,767 characters (75 distinct, ASCII only), the 13,030 lines of the text joined
+    with ``"\\n"``, as the R package janeaustenr ships them. The gzip file is checked
+    against its checksum in ``manifest.json``; a missing or damaged file raises
+    :class:`DatasetError` (:class:`DatasetMissingError` when missing).
+    """
+    entry = _series_entry(PRIDE_AND_PREJUDICE_FILE)
+    path = data_dir() / PRIDE_AND_PREJUDICE_FILE
+    _verify_checksum(path, entry["sha256"])
+    try:
+        text = gzip.decompress(path.read_bytes()).decode(entry.get("encoding", "utf-8"))
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{path} cannot be read as gzip-compressed text ({err}); {_REBUILD}") from None
+    if len(text) != entry["num_characters"]:
+        raise DatasetError(
+            f"{path}: {len(text)} characters, the manifest says {entry['num_characters']}; {_REBUILD}"
+        )
+    return text

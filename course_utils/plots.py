@@ -24,14 +24,20 @@ def _grid(n: int, ncols: int, cell: float = 1.3, title_space: float = 0.35):
 
 
 def _as_2d_image(image) -> np.ndarray:
-    """(H, W), (H, W, 1), (1, H, W), (H, W, 3) -> something imshow draws."""
+    """One image, grey (H, W), (H, W, 1), (1, H, W) or colour (H, W, 3), (3, H, W), as
+    something imshow draws: (H, W) or (H, W, 3), float colour clipped to [0, 1]."""
     img = to_numpy(image)
+    if img.ndim == 3 and img.shape[-1] not in (1, 3) and img.shape[0] in (1, 3):
+        img = np.moveaxis(img, 0, -1)  # PyTorch's (C, H, W)
     if img.ndim == 3 and img.shape[-1] == 1:
         img = img[..., 0]
-    elif img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
-        img = img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
-    if img.ndim not in (2, 3):
-        raise ValueError(f"an image should be (H, W), (H, W, C) or (C, H, W); got shape {img.shape}")
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
+        raise ValueError(
+            "an image should be grey (H, W), (H, W, 1), (1, H, W) or colour (H, W, 3), (3, H, W); "
+            f"got shape {img.shape}"
+        )
+    if img.ndim == 3 and img.dtype != np.uint8:
+        img = np.clip(img.astype(np.float32), 0, 1)  # imshow wants colour floats in [0, 1]
     return img
 
 
@@ -52,16 +58,21 @@ def show_images(images, labels=None, predictions=None, class_names: Sequence[str
     """A grid of images with their labels; with ``predictions`` too, titles read
     ``predicted (true)``, green when right and red when wrong.
 
-    images: (N, H, W), (N, H, W, C) or (N, C, H, W); labels, predictions: (N,) ints.
+    images: grey (N, H, W) or grey or colour (N, H, W, C) or (N, C, H, W) with C 1 or 3
+    (uint8 0..255, or floats in [0, 1]); ``cmap`` applies to grey images only.
+    labels, predictions: (N,) ints.
     """
     images = to_numpy(images)
+    if images.ndim not in (3, 4):
+        raise ValueError(f"images should be a batch (N, H, W), (N, H, W, C) or (N, C, H, W); got shape {images.shape}")
     labels = None if labels is None else to_numpy(labels)
     predictions = None if predictions is None else to_numpy(predictions)
     fig, axes = _grid(len(images), ncols)
     for i, ax in enumerate(axes):
         if i >= len(images):
             break
-        ax.imshow(_as_2d_image(images[i]), cmap=cmap)
+        image = _as_2d_image(images[i])
+        ax.imshow(image, cmap=cmap if image.ndim == 2 else None)
         text, color = _label_text(i, labels, predictions, class_names)
         if text:
             ax.set_title(text, fontsize=8, color=color)
@@ -121,22 +132,33 @@ def plot_filters(kernels, ncols: int = 8, title: str = "learned filters"):
     return fig
 
 
-def plot_feature_maps(maps, ncols: int = 8, channels_last: bool = False, title: str = "feature maps"):
+def plot_feature_maps(maps, ncols: int = 8, channels_last: bool = False, title: str = "feature maps",
+                      image=None):
     """The channels of one example's feature maps as images.
 
-    maps: (C, H, W), or (H, W, C) with ``channels_last=True`` (TensorFlow's layout).
+    maps: (C, H, W), or (H, W, C) with ``channels_last=True`` (TensorFlow's layout); a
+    batch of one, (1, C, H, W) or (1, H, W, C), is accepted too. ``image``: the input
+    the maps were computed from, grey or colour (as :func:`show_images` takes one), drawn
+    first for comparison.
     """
     m = to_numpy(maps)
+    if m.ndim == 4 and m.shape[0] == 1:
+        m = m[0]
     if m.ndim != 3:
         raise ValueError(
-            f"feature maps of one example should be 3-D ({'H, W, C' if channels_last else 'C, H, W'}); got shape {m.shape}"
+            f"feature maps of one example should be 3-D ({'H, W, C' if channels_last else 'C, H, W'}) or a batch "
+            f"of one; got shape {m.shape}"
         )
     if channels_last:
         m = np.moveaxis(m, -1, 0)
-    fig, axes = _grid(len(m), ncols, cell=1.2, title_space=0.1)
+    shown = [] if image is None else [_as_2d_image(image[0] if to_numpy(image).ndim == 4 else image)]
+    fig, axes = _grid(len(m) + len(shown), ncols, cell=1.2, title_space=0.25 if shown else 0.1)
     for i, ax in enumerate(axes):
-        if i < len(m):
-            ax.imshow(m[i], cmap="viridis")
+        if i < len(shown):
+            ax.imshow(shown[0], cmap="gray" if shown[0].ndim == 2 else None)
+            ax.set_title("input", fontsize=8)
+        elif i < len(m) + len(shown):
+            ax.imshow(m[i - len(shown)], cmap="viridis")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

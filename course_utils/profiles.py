@@ -17,6 +17,17 @@ from pathlib import Path
 PROFILES = ("smoke", "standard", "full")
 
 
+class _SameAsStandard:
+    """The default of :func:`pick`'s ``full``: "the standard value" (so that ``None``
+    stays an ordinary value a profile can pick)."""
+
+    def __repr__(self) -> str:
+        return "<same as standard>"
+
+
+SAME_AS_STANDARD = _SameAsStandard()
+
+
 def gpu_available() -> bool:
     """Whether a GPU is visible, asking an already-imported framework first.
 
@@ -48,12 +59,13 @@ def current_profile() -> str:
     return chosen
 
 
-def pick(smoke, standard, full=None, *, profile: str | None = None):
+def pick(smoke, standard, full=SAME_AS_STANDARD, *, profile: str | None = None):
     """The value for the active profile: ``EPOCHS = pick(smoke=1, standard=5, full=15)``.
 
-    ``full`` defaults to ``standard``; ``profile`` overrides the environment.
+    ``full`` defaults to ``standard`` when left out; any value given, ``None`` included,
+    is used as it is. ``profile`` overrides the environment.
     """
     name = profile or current_profile()
     if name not in PROFILES:
         raise ValueError(f"profile {name!r} is not one of {', '.join(PROFILES)}")
-    return {"smoke": smoke, "standard": standard, "full": standard if full is None else full}[name]
+    return {"smoke": smoke, "standard": standard, "full": standard if full is SAME_AS_STANDARD else full}[name]

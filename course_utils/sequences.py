@@ -11,12 +11,12 @@ Recurrent weights are kept in one neutral layout, that of the equations with row
     y_t = h_t @ W_hy + b_y                              y_t (N, O)
 
 with ``W_xh (D, H)``, ``W_hh (H, H)``, ``b_h (H,)``, ``W_hy (H, O)``, ``b_y (O,)``.
-:func:`keras_rnn_to_torch` and :func:`torch_rnn_to_keras` move them to and from
-PyTorch's ``nn.RNN`` layout.
+:func:`course_utils.porting.rnn_keras_to_torch` and
+:func:`course_utils.porting.keras_rnn_weights_to_torch_state` move them into PyTorch's
+``nn.RNN`` layout (and back); :func:`course_utils.checks.numerical_gradient` checks
+gradients derived by hand.
 """
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 
@@ -184,64 +184,3 @@ def random_rnn_weights(input_size: int, hidden_size: int, output_size: int | Non
         weights["W_hy"] = rng.normal(size=(hidden_size, output_size)) / np.sqrt(hidden_size)
         weights["b_y"] = np.zeros(output_size)
     return weights
-
-
-def keras_rnn_to_torch(kernel, recurrent_kernel, bias) -> dict[str, np.ndarray]:
-    """Keras ``SimpleRNN`` weights -> the ``state_dict`` entries of a one-layer ``nn.RNN``.
-
-    kernel (D, H), recurrent_kernel (H, H), bias (H,) -> ``weight_ih_l0`` (H, D),
-    ``weight_hh_l0`` (H, H), ``bias_ih_l0`` (H,) = bias and ``bias_hh_l0`` (H,) = 0
-    (PyTorch adds two biases; only their sum matters).
-    """
-    kernel, recurrent_kernel, bias = (np.asarray(a) for a in (kernel, recurrent_kernel, bias))
-    if kernel.ndim != 2 or recurrent_kernel.shape != (kernel.shape[1],) * 2 or bias.shape != (kernel.shape[1],):
-        raise ValueError(
-            "expected kernel (D, H), recurrent_kernel (H, H) and bias (H,); got "
-            f"{kernel.shape}, {recurrent_kernel.shape} and {bias.shape}"
-        )
-    return {"weight_ih_l0": np.ascontiguousarray(kernel.T), "weight_hh_l0": np.ascontiguousarray(recurrent_kernel.T),
-            "bias_ih_l0": bias.copy(), "bias_hh_l0": np.zeros_like(bias)}
-
-
-def torch_rnn_to_keras(weight_ih, weight_hh, bias_ih, bias_hh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One-layer ``nn.RNN`` weights -> Keras ``SimpleRNN`` (kernel, recurrent_kernel, bias).
-
-    weight_ih (H, D), weight_hh (H, H), bias_ih (H,), bias_hh (H,) -> kernel (D, H),
-    recurrent_kernel (H, H), bias (H,) = bias_ih + bias_hh.
-    """
-    weight_ih, weight_hh, bias_ih, bias_hh = (np.asarray(a) for a in (weight_ih, weight_hh, bias_ih, bias_hh))
-    hidden = weight_ih.shape[0] if weight_ih.ndim == 2 else -1
-    if hidden < 0 or weight_hh.shape != (hidden, hidden) or bias_ih.shape != (hidden,) or bias_hh.shape != (hidden,):
-        raise ValueError(
-            "expected weight_ih (H, D), weight_hh (H, H), bias_ih (H,) and bias_hh (H,); got "
-            f"{weight_ih.shape}, {weight_hh.shape}, {bias_ih.shape} and {bias_hh.shape}"
-        )
-    return np.ascontiguousarray(weight_ih.T), np.ascontiguousarray(weight_hh.T), bias_ih + bias_hh
-
-
-# ----------------------------------------------------------------------------- gradient check
-
-
-def numerical_gradient(f: Callable[[], float], array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central-difference gradient of the scalar ``f()`` with respect to ``array``.
-
-    ``f`` takes no arguments and reads ``array`` (a float64 numpy array, changed in
-    place one entry at a time and restored). Two calls of ``f`` per entry: use it on
-    small problems, in float64, where its error is about ``eps**2``.
-    Returns an array of ``array``'s shape.
-    """
-    if not isinstance(array, np.ndarray) or array.dtype != np.float64:
-        raise ValueError(
-            f"numerical_gradient needs a float64 numpy array to perturb in place, got "
-            f"{type(array).__name__} {getattr(array, 'dtype', '')}"
-        )
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + eps
-        plus = float(f())
-        array[index] = saved - eps
-        minus = float(f())
-        array[index] = saved
-        grad[index] = (plus - minus) / (2 * eps)
-    return grad

@@ -11,6 +11,7 @@ otherwise write to stderr (and nbgrader scores a test cell with stderr as failed
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import sys
 import tempfile
@@ -61,7 +62,7 @@ with _quiet_native_stderr():
     tf.config.list_physical_devices("GPU")  # loads the CUDA stubs now, inside the filter
 from tqdm.keras import TqdmCallback  # noqa: E402
 
-from .data import one_hot, to_float_images  # noqa: E402
+from .data import one_hot, to_float_images, to_rgb  # noqa: E402, F401  (to_rgb: re-exported for notebooks)
 
 keras = tf.keras
 FRAMEWORK = "tensorflow"
@@ -73,6 +74,10 @@ def get_device(prefer: str | None = None) -> str:
 
     Turns on memory growth for every GPU first, so TensorFlow takes GPU memory as it
     needs it instead of all at once. ``prefer`` (or ``COURSE_DEVICE``) forces one.
+
+    With a GPU it also turns TensorFlow's TF32 (on by default on Ampere and later GPUs)
+    **off**, so that float32 results outside training (checks, exercises, :func:`predict`)
+    match a CPU at ``rtol=1e-5``; :func:`train` turns it on for its fit only (see :func:`tf32`).
     """
     global _device
     choice = prefer or os.environ.get("COURSE_DEVICE")
@@ -85,8 +90,26 @@ def get_device(prefer: str | None = None) -> str:
                 tf.config.experimental.set_memory_growth(gpu, True)
             except RuntimeError:  # the GPU was already initialised; its setting stays
                 pass
+        if gpus:
+            tf.config.experimental.enable_tensor_float_32_execution(False)  # exact float32 outside training
         _device = "/GPU:0" if gpus else "/CPU:0"
     return _device
+
+
+@contextlib.contextmanager
+def tf32(enabled: bool = True):
+    """A block with TF32 (float32 matrix products and convolutions on tensor cores, with
+    a 10-bit mantissa) allowed or not; the setting is restored afterwards, even on error.
+
+    Training uses it; comparisons of float32 results at ``rtol=1e-5`` must run outside it.
+    The setting only matters on a GPU; on a CPU it is set and restored all the same.
+    """
+    saved = tf.config.experimental.tensor_float_32_execution_enabled()
+    tf.config.experimental.enable_tensor_float_32_execution(enabled)
+    try:
+        yield
+    finally:
+        tf.config.experimental.enable_tensor_float_32_execution(saved)
 
 
 def device_report() -> str:
@@ -111,11 +134,24 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
 
 
 def to_tensor_images(images) -> np.ndarray:
-    """uint8 (N, H, W) images -> float32 (N, H, W, 1) in [0, 1]; float (N, H, W, C) passes through."""
+    """Images as float32 (N, H, W, C), TensorFlow's layout.
+
+    uint8 images (values 0..255), grey (N, H, W) or colour (N, H, W, C) with C 1 or 3
+    (see :func:`course_utils.data.to_rgb`, :func:`course_utils.data.pad_or_resize`), are
+    scaled to [0, 1]. Float images are taken as already scaled: (N, H, W, C) passes
+    through, (N, H, W) gets a channel axis.
+    """
     images = np.asarray(images)
     if images.dtype == np.uint8:
         return to_float_images(images, channels_last=True)
-    return images.astype(np.float32)
+    if not (np.issubdtype(images.dtype, np.floating) or np.issubdtype(images.dtype, np.integer)):
+        raise ValueError(f"images should be uint8 or float, got {images.dtype}")
+    images = images.astype(np.float32)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4:
+        raise ValueError(f"float images should be (N, H, W, C) or (N, H, W), got shape {images.shape}")
+    return images
 
 
 def random_affine(degrees: float = 10.0, shift: float = 0.1, scale: float = 0.1) -> keras.Sequential:
@@ -133,11 +169,13 @@ def random_affine(degrees: float = 10.0, shift: float = 0.1, scale: float = 0.1)
 
 
 def make_loader(images, labels, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
-                augment=None, num_classes: int | None = None) -> tf.data.Dataset:
+                augment=None, *, num_classes: int | None = None) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of ``(x, y)`` batches: x float32 (B, H, W, C) in [0, 1];
     y int64 (B,), or one-hot float32 (B, num_classes) when ``num_classes`` is given
-    (for ``categorical_crossentropy``). Shuffled anew each epoch with a fixed seed.
-    ``augment`` (e.g. :func:`random_affine`) is applied to every image batch."""
+    (for ``categorical_crossentropy``; TensorFlow only: PyTorch's cross-entropy takes
+    class indices). Shuffled anew each epoch with a fixed seed.
+    ``augment`` (e.g. :func:`random_affine`) is applied to every image batch.
+    images: as :func:`to_tensor_images` takes them (uint8 grey or colour, or float)."""
     x = to_tensor_images(images)
     y = np.asarray(labels)
     if len(x) != len(y):
@@ -170,14 +208,17 @@ class _EpochTimer(keras.callbacks.Callback):
             logs["epoch_time"] = time.perf_counter() - self._start
 
 
-def train(model: keras.Model, train_data, val_data=None, epochs: int = 1, verbose: bool = True,
+def train(model: keras.Model, train_data, val_data=None, epochs: int = 1, verbose: bool = True, *,
           callbacks=()) -> dict:
     """``model.fit`` with a tqdm progress bar; return its history dict.
 
-    The model must be compiled (optimizer, loss, ``metrics=["accuracy"]``).
+    The model must be compiled (optimizer, loss, ``metrics=["accuracy"]``): the PyTorch
+    twin's ``optimizer``, ``loss_fn`` and ``clip_norm`` are ``compile`` arguments here.
+    ``callbacks`` (keyword-only, Keras only) are passed to ``fit``, e.g. a learning-rate
+    schedule (PyTorch's ``scheduler``). TF32 is allowed for the fit (see :func:`tf32`).
     History keys: loss, accuracy, val_loss, val_accuracy, epoch_time (seconds).
     """
-    with tf.device(get_device()):
+    with tf.device(get_device()), tf32(True):
         bars = [TqdmCallback(verbose=1 if verbose else 0, leave=True)] if verbose else []
         history = model.fit(train_data, validation_data=val_data, epochs=epochs, verbose=0, shuffle=False,
                             callbacks=[_EpochTimer(), *bars, *callbacks])
@@ -191,13 +232,24 @@ def evaluate(model: keras.Model, data) -> dict:
     return {k: float(v) for k, v in result.items()}
 
 
-def predict(model: keras.Model, images, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities (N, classes) as numpy (the lesson's models end in softmax).
+def _ends_in_softmax(model: keras.Model) -> bool:
+    last = model.layers[-1] if model.layers else None
+    return isinstance(last, keras.layers.Softmax) or getattr(last, "activation", None) is keras.activations.softmax
 
-    images: uint8 (N, H, W) or float (N, H, W, C).
+
+def predict(model: keras.Model, images, batch_size: int = 512) -> np.ndarray:
+    """Class probabilities (N, classes) as numpy, rows summing to 1, in both frameworks.
+
+    A model whose last layer applies softmax (``activation="softmax"`` or a ``Softmax``
+    layer) gives them itself; any other model is taken to return logits (a loss with
+    ``from_logits=True``) and softmax is applied. images: as :func:`to_tensor_images`.
     """
     with tf.device(get_device()):
-        return np.asarray(model.predict(to_tensor_images(images), batch_size=batch_size, verbose=0))
+        out = np.asarray(model.predict(to_tensor_images(images), batch_size=batch_size, verbose=0), dtype=np.float32)
+    if _ends_in_softmax(model):
+        return out
+    out = np.exp(out - out.max(axis=1, keepdims=True))
+    return out / out.sum(axis=1, keepdims=True)
 
 
 def feature_maps(model: keras.Model, layer: keras.layers.Layer, images) -> np.ndarray:
@@ -229,41 +281,85 @@ _RECURRENT = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": k
 
 
 def rnn_regressor(input_size: int, hidden_size: int, output_size: int = 1, return_sequences: bool = False,
-                  cell: str = "rnn", batch_size: int | None = None) -> keras.Sequential:
-    """A recurrent layer and a dense head: x (B, T, D) -> (B, O) from the last step, or
+                  cell: str = "rnn", batch_size: int | None = None, num_layers: int = 1,
+                  bidirectional: bool = False) -> keras.Sequential:
+    """Recurrent layers and a dense head: x (B, T, D) -> (B, O) from the last step, or
     (B, T, O) at every step with ``return_sequences=True``. ``cell``: ``"rnn"``
-    (``SimpleRNN``, tanh), ``"lstm"`` or ``"gru"``.
+    (``SimpleRNN``, tanh), ``"lstm"`` or ``"gru"``; ``num_layers`` stacked layers of
+    ``hidden_size`` units (all but the last return sequences); ``bidirectional`` wraps
+    each in ``Bidirectional`` (outputs concatenated: 2 * hidden_size features).
 
-    With ``batch_size`` the recurrent layer is **stateful** (Keras' truncated BPTT): its
-    final state after one batch is the initial state of the next, the batch size is fixed
-    and any sequence length is accepted; see :func:`train_truncated_bptt`. Not compiled.
+    With ``batch_size`` the recurrent layers are **stateful** (Keras' truncated BPTT):
+    their final state after one batch is the initial state of the next, the batch size
+    is fixed and any sequence length is accepted; see :func:`train_truncated_bptt`. Not
+    compiled. Same arguments as the PyTorch twin.
     """
     if cell not in _RECURRENT:
         raise ValueError(f"cell must be one of {', '.join(_RECURRENT)}, got {cell!r}")
-    inputs = keras.Input(batch_shape=(batch_size, None, input_size)) if batch_size else keras.Input((None, input_size))
-    return keras.Sequential([
-        inputs,
-        _RECURRENT[cell](hidden_size, return_sequences=return_sequences, stateful=batch_size is not None),
-        keras.layers.Dense(output_size),
-    ], name=f"{cell}_regressor")
+    if int(num_layers) != num_layers or num_layers < 1:
+        raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
+    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    stateful = batch_size is not None
+    layers = [keras.Input(batch_shape=(batch_size, None, input_size)) if stateful else keras.Input((None, input_size))]
+    for k in range(int(num_layers)):
+        layer = _RECURRENT[cell](hidden_size, return_sequences=return_sequences or k < num_layers - 1,
+                                 stateful=stateful)
+        layers.append(keras.layers.Bidirectional(layer) if bidirectional else layer)
+    layers.append(keras.layers.Dense(output_size))
+    return keras.Sequential(layers, name=f"{cell}_regressor")
+
+
+def _recurrent_directions(model: keras.Model) -> list:
+    """The model's recurrent layers, one per layer and direction, ordered layer 0
+    forward, layer 0 backward, layer 1 forward, ..."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            found += [layer.forward_layer, layer.backward_layer]
+        elif isinstance(layer, keras.layers.RNN):
+            found.append(layer)
+    return found
 
 
 def set_rnn_weights(model: keras.Model, weights: dict) -> None:
-    """Copy neutral-layout weights (see :func:`course_utils.sequences.random_rnn_weights`:
-    ``W_xh (D, H)``, ``W_hh (H, H)``, ``b_h (H,)``, optionally ``W_hy (H, O)``, ``b_y (O,)``)
-    into the ``SimpleRNN`` (and the ``Dense`` head after it) of a model."""
-    rnn = next((layer for layer in model.layers if isinstance(layer, keras.layers.SimpleRNN)), None)
-    if rnn is None:
-        raise ValueError(f"model {model.name!r} has no SimpleRNN layer")
-    pairs = list(zip(rnn.weights, ("W_xh", "W_hh", "b_h")))
+    """Copy neutral-layout (Keras-layout) weights into the recurrent layers of a model
+    (and the ``Dense`` head after them), any cell, depth and direction.
+
+    weights: ``W_xh (D, G*H)``, ``W_hh (H, G*H)``, ``b_h`` for a one-layer model (see
+    :func:`course_utils.sequences.random_rnn_weights`; G = 1 for rnn, 4 for lstm, 3 for
+    gru, whose ``b_h`` is (2, 3H)), or ``layers``: a list of such ``(kernel,
+    recurrent_kernel, bias)`` triples ordered layer 0 forward, layer 0 backward, layer 1
+    forward, ...; optionally ``W_hy (H * directions, O)``, ``b_y (O,)`` for the head.
+    """
+    rnns = _recurrent_directions(model)
+    if not rnns:
+        raise ValueError(f"model {model.name!r} has no recurrent layer")
+    if "layers" in weights:
+        layers = [tuple(triple) for triple in weights["layers"]]
+    else:
+        missing = [k for k in ("W_xh", "W_hh", "b_h") if k not in weights]
+        if missing:
+            raise ValueError(f"the weights need 'layers' or W_xh, W_hh and b_h; missing {', '.join(missing)}")
+        layers = [(weights["W_xh"], weights["W_hh"], weights["b_h"])]
+    if len(layers) != len(rnns) or any(len(triple) != 3 for triple in layers):
+        raise ValueError(f"the model has {len(rnns)} recurrent layer direction(s), each taking (kernel, "
+                         f"recurrent_kernel, bias); the weights give {len(layers)}")
+    pairs = []
+    for k, (rnn, triple) in enumerate(zip(rnns, layers)):
+        names = (f"layer {k} kernel", f"layer {k} recurrent_kernel", f"layer {k} bias") if "layers" in weights \
+            else ("W_xh", "W_hh", "b_h")
+        pairs += list(zip(rnn.weights, triple, names))
     if "W_hy" in weights:
-        dense = model.layers[model.layers.index(rnn) + 1]
-        pairs += list(zip(dense.weights, ("W_hy", "b_y")))
-    for variable, key in pairs:
-        value = np.asarray(weights[key])
-        if tuple(variable.shape) != value.shape:
-            raise ValueError(f"{key}: the model has shape {tuple(variable.shape)}, the weights {value.shape}")
-        variable.assign(value.astype(variable.dtype))
+        last = max(i for i, layer in enumerate(model.layers)
+                   if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)))
+        dense = model.layers[last + 1]
+        pairs += list(zip(dense.weights, (weights["W_hy"], weights["b_y"]), ("W_hy", "b_y")))
+    for variable, value, key in pairs:
+        if tuple(variable.shape) != np.shape(value):
+            raise ValueError(f"{key}: the model has shape {tuple(variable.shape)}, the weights {np.shape(value)}")
+    for variable, value, _ in pairs:
+        variable.assign(np.asarray(value).astype(variable.dtype))
 
 
 def make_sequence_loader(x, y, batch_size: int = 64, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
@@ -311,15 +407,32 @@ def train_truncated_bptt(model: keras.Model, x_chunks, y_chunks, epochs: int = 1
     return train(model, chunks, epochs=epochs, verbose=verbose, callbacks=[_ResetStates()])
 
 
+def _stateless_config(config):
+    """A model config with every ``stateful`` turned off and every fixed batch size freed."""
+    if isinstance(config, dict):
+        out = {}
+        for key, value in config.items():
+            if key == "stateful":
+                value = False
+            elif key in ("batch_shape", "batch_input_shape") and isinstance(value, (list, tuple)) and value:
+                value = [None, *value[1:]]
+            else:
+                value = _stateless_config(value)
+            out[key] = value
+        return out
+    if isinstance(config, list):
+        return [_stateless_config(item) for item in config]
+    return config
+
+
 def predict_steps(model: keras.Model, x) -> np.ndarray:
     """The model's outputs for sequences x (N, T, D), from a zero initial state, as numpy:
     (N, T, O) for a ``return_sequences`` model, else (N, O). A stateful model is copied
-    into a stateless twin first, so its carried state is neither used nor changed."""
+    into a stateless twin first (from its config, so any depth and direction), so its
+    carried state is neither used nor changed and any N is accepted."""
     x = np.asarray(x, dtype=np.float32)
     if any(getattr(layer, "stateful", False) for layer in model.layers):
-        rnn = next(layer for layer in model.layers if getattr(layer, "stateful", False))
-        cell = next(name for name, kind in _RECURRENT.items() if type(rnn) is kind)
-        twin = rnn_regressor(x.shape[-1], rnn.units, model.layers[-1].units, rnn.return_sequences, cell)
+        twin = model.__class__.from_config(_stateless_config(copy.deepcopy(model.get_config())))
         twin.set_weights(model.get_weights())
         model = twin
     with tf.device(get_device()):

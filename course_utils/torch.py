@@ -8,6 +8,7 @@ Histories are dicts ``{"loss": [...], "accuracy": [...], "val_loss": [...],
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -20,7 +21,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from .data import to_float_images
+from .data import to_float_images, to_rgb  # noqa: F401  (to_rgb: re-exported for notebooks)
 
 FRAMEWORK = "pytorch"
 _device: torch.device | None = None
@@ -30,6 +31,11 @@ def get_device(prefer: str | None = None) -> torch.device:
     """The device to train on: CUDA, then Apple's MPS, then the CPU.
 
     ``prefer`` (or the environment variable ``COURSE_DEVICE``) forces one, e.g. ``"cpu"``.
+
+    On a CUDA GPU this also turns TF32 **off** for matrix products and cuDNN (PyTorch
+    allows it for convolutions by default), so that float32 results outside training
+    (checks, exercises, :func:`predict`) match a CPU at ``rtol=1e-5``. :func:`train` and
+    :func:`train_truncated_bptt` turn TF32 on for their own loop only (see :func:`tf32`).
     """
     global _device
     choice = prefer or os.environ.get("COURSE_DEVICE")
@@ -39,13 +45,30 @@ def get_device(prefer: str | None = None) -> torch.device:
         if torch.cuda.is_available():
             _device = torch.device("cuda")
             torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cuda.matmul.allow_tf32 = False  # exact float32 outside training
+            torch.backends.cudnn.allow_tf32 = False
         elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             _device = torch.device("mps")
         else:
             _device = torch.device("cpu")
     return _device
+
+
+@contextlib.contextmanager
+def tf32(enabled: bool = True):
+    """A block with TF32 (float32 matrix products and convolutions on tensor cores, with
+    a 10-bit mantissa) allowed or not; the flags are restored afterwards, even on error.
+
+    Training uses it (faster on Ampere and later GPUs, and training noise dwarfs the
+    rounding); comparisons of float32 results at ``rtol=1e-5`` must run outside it.
+    The flags only matter on a CUDA GPU; on a CPU they are set and restored all the same.
+    """
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def device_report() -> str:
@@ -74,13 +97,25 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
 
 
 def to_tensor_images(images) -> torch.Tensor:
-    """uint8 (N, H, W) images -> float32 (N, 1, H, W) in [0, 1]; float (N, C, H, W) passes through."""
-    if isinstance(images, torch.Tensor):
-        return images.float()
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        return torch.from_numpy(to_float_images(images, channels_last=False))
-    return torch.as_tensor(images, dtype=torch.float32)
+    """Images as float32 (N, C, H, W), PyTorch's layout.
+
+    uint8 images (values 0..255) are numpy's layout, grey (N, H, W) or colour (N, H, W, C)
+    with C 1 or 3 (see :func:`course_utils.data.to_rgb`, :func:`course_utils.data.pad_or_resize`),
+    and are scaled to [0, 1]. Float arrays and tensors are taken as already scaled and in
+    PyTorch's layout, (N, C, H, W); a float (N, H, W) gets a channel axis.
+    """
+    if not isinstance(images, torch.Tensor):
+        images = np.asarray(images)
+        if images.dtype == np.uint8:
+            return torch.from_numpy(to_float_images(images, channels_last=False))
+        if not (np.issubdtype(images.dtype, np.floating) or np.issubdtype(images.dtype, np.integer)):
+            raise ValueError(f"images should be uint8 or float, got {images.dtype}")
+    images = torch.as_tensor(images).float()
+    if images.ndim == 3:
+        images = images[:, None]
+    if images.ndim != 4:
+        raise ValueError(f"float images should be (N, C, H, W) or (N, H, W), got shape {tuple(images.shape)}")
+    return images
 
 
 class _DeviceLoader:
@@ -145,13 +180,17 @@ def random_affine(degrees: float = 10.0, shift: float = 0.1, scale: float = 0.1)
 
 
 def make_loader(images, labels, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
-                augment=None, device: torch.device | str | None = None):
+                augment=None, *, device: torch.device | str | None = None):
     """Batches of ``(x, y)``: x float32 (B, C, H, W) in [0, 1], y int64 (B,).
+
+    images: as :func:`to_tensor_images` takes them (uint8 grey (N, H, W) or colour
+    (N, H, W, C), or float (N, C, H, W)).
 
     On the CPU this is a plain ``torch.utils.data.DataLoader`` over a ``TensorDataset``
     (shuffled with a seeded generator). On a GPU the whole data set is copied there once
     and batches are sliced on the device. ``augment`` (e.g. :func:`random_affine`) is
-    applied to every image batch, on the device.
+    applied to every image batch, on the device. ``device`` (PyTorch only: the Keras twin
+    lets TensorFlow place the data) overrides :func:`get_device`.
     """
     x = to_tensor_images(images)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
@@ -206,9 +245,9 @@ def _run_epoch(model, loader, loss_fn, device, optimizer=None, clip_norm=None, a
     return loss_sum.item() / max(seen, 1), correct.item() / max(seen, 1)
 
 
-def train(model: nn.Module, train_data, val_data=None, epochs: int = 1, optimizer=None,
-          loss_fn=None, scheduler=None, clip_norm: float | None = None, amp: bool = False,
-          verbose: bool = True) -> dict:
+def train(model: nn.Module, train_data, val_data=None, epochs: int = 1, verbose: bool = True, *,
+          optimizer=None, loss_fn=None, scheduler=None, clip_norm: float | None = None,
+          amp: bool = False) -> dict:
     """Train ``model`` for ``epochs`` with a tqdm progress bar; return a Keras-style history.
 
     train_data, val_data: loaders of ``(x, y)`` batches (see :func:`make_loader`).
@@ -217,6 +256,9 @@ def train(model: nn.Module, train_data, val_data=None, epochs: int = 1, optimize
     ``scheduler`` (a ``torch.optim.lr_scheduler``) is stepped once per epoch.
     ``clip_norm`` clips the gradients' global norm each step; ``amp`` runs the forward
     pass in bfloat16 (it helps large models on a GPU, not this course's small ones).
+    These five are keyword-only and PyTorch's own: Keras takes them in ``model.compile``
+    (clipping as the optimizer's ``global_clipnorm``) and its schedules as callbacks.
+    TF32 is allowed for the loop (see :func:`tf32`) and restored afterwards.
     History keys: loss, accuracy, val_loss, val_accuracy, epoch_time (seconds).
     """
     device = get_device()
@@ -226,28 +268,38 @@ def train(model: nn.Module, train_data, val_data=None, epochs: int = 1, optimize
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "epoch_time": []}
     if val_data is not None:
         history.update(val_loss=[], val_accuracy=[])
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        with tqdm(total=len(train_data), desc=f"epoch {epoch + 1}/{epochs}", disable=not verbose,
-                  leave=True, unit="batch") as bar:
-            loss, acc = _run_epoch(model, train_data, loss_fn, device, optimizer, clip_norm, amp, bar)
-            history["loss"].append(loss)
-            history["accuracy"].append(acc)
-            shown = {"loss": f"{loss:.4f}", "accuracy": f"{acc:.4f}"}
-            if val_data is not None:
-                val_loss, val_acc = _run_epoch(model, val_data, loss_fn, device, amp=amp)
-                history["val_loss"].append(val_loss)
-                history["val_accuracy"].append(val_acc)
-                shown.update(val_loss=f"{val_loss:.4f}", val_accuracy=f"{val_acc:.4f}")
-            bar.set_postfix(shown)
-        if scheduler is not None:
-            scheduler.step()
-        history["epoch_time"].append(time.perf_counter() - start)
+    with tf32(True):
+        for epoch in range(epochs):
+            _train_epoch(model, train_data, val_data, epoch, epochs, optimizer, loss_fn, scheduler, clip_norm,
+                         amp, verbose, device, history)
     return history
 
 
-def evaluate(model: nn.Module, data, loss_fn=None) -> dict:
-    """Mean loss and accuracy over a loader: ``{"loss": float, "accuracy": float}``."""
+def _train_epoch(model, train_data, val_data, epoch, epochs, optimizer, loss_fn, scheduler, clip_norm, amp,
+                 verbose, device, history) -> None:
+    """One epoch of :func:`train`: fit, validate, step the scheduler, append to ``history``."""
+    start = time.perf_counter()
+    with tqdm(total=len(train_data), desc=f"epoch {epoch + 1}/{epochs}", disable=not verbose,
+              leave=True, unit="batch") as bar:
+        loss, acc = _run_epoch(model, train_data, loss_fn, device, optimizer, clip_norm, amp, bar)
+        history["loss"].append(loss)
+        history["accuracy"].append(acc)
+        shown = {"loss": f"{loss:.4f}", "accuracy": f"{acc:.4f}"}
+        if val_data is not None:
+            val_loss, val_acc = _run_epoch(model, val_data, loss_fn, device, amp=amp)
+            history["val_loss"].append(val_loss)
+            history["val_accuracy"].append(val_acc)
+            shown.update(val_loss=f"{val_loss:.4f}", val_accuracy=f"{val_acc:.4f}")
+        bar.set_postfix(shown)
+    if scheduler is not None:
+        scheduler.step()
+    history["epoch_time"].append(time.perf_counter() - start)
+
+
+def evaluate(model: nn.Module, data, *, loss_fn=None) -> dict:
+    """Mean loss and accuracy over a loader: ``{"loss": float, "accuracy": float}``.
+
+    ``loss_fn`` (PyTorch only; Keras uses the compiled loss) defaults to cross-entropy."""
     device = get_device()
     model.to(device)
     loss, acc = _run_epoch(model, data, loss_fn or nn.CrossEntropyLoss(), device)
@@ -256,15 +308,21 @@ def evaluate(model: nn.Module, data, loss_fn=None) -> dict:
 
 @torch.no_grad()
 def predict(model: nn.Module, images, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities (N, classes) as numpy, from the model's logits through softmax.
+    """Class probabilities (N, classes) as numpy, rows summing to 1, in both frameworks.
 
-    images: uint8 (N, H, W) or float (N, C, H, W).
+    The course's PyTorch classifiers return logits, so softmax is applied to the output,
+    unless the model is an ``nn.Sequential`` ending in ``nn.Softmax`` (then its output is
+    returned as it is). images: as :func:`to_tensor_images` takes them.
     """
     device = get_device()
     model.to(device).eval()
     x = to_tensor_images(images)
-    out = [torch.softmax(model(x[i:i + batch_size].to(device)).float(), dim=1).cpu() for i in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy()
+    ends_in_softmax = isinstance(model, nn.Sequential) and len(model) and isinstance(model[-1], nn.Softmax)
+    outputs = []
+    for i in range(0, len(x), batch_size):
+        out = model(x[i:i + batch_size].to(device)).float()
+        outputs.append((out if ends_in_softmax else torch.softmax(out, dim=1)).cpu())
+    return torch.cat(outputs).numpy()
 
 
 @torch.no_grad()
@@ -301,63 +359,123 @@ _RECURRENT = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class RNNRegressor(nn.Module):
-    """A recurrent layer and a linear head: x (B, T, D) -> (B, O) from the last step, or
+    """Recurrent layers and a linear head: x (B, T, D) -> (B, O) from the last step, or
     (B, T, O) at every step with ``return_sequences=True``.
 
+    ``num_layers`` stacked layers of ``hidden_size`` units; ``bidirectional`` runs each
+    layer forwards and backwards and concatenates the two (2 * hidden_size features).
+    The last-step output of a bidirectional model is, as in Keras' ``Bidirectional``, the
+    forward direction's output at the last step beside the backward direction's output
+    at the **first** step (where the backward pass ends).
+
     ``forward(x, state=None, return_state=False)``: ``state`` is the initial hidden state
-    (1, B, H) (an ``(h, c)`` pair for an LSTM); with ``return_state`` the final state is
-    returned too, so that a caller can carry it into the next chunk of a long series.
+    (num_layers * directions, B, H) (an ``(h, c)`` pair for an LSTM); with
+    ``return_state`` the final state is returned too, so that a caller can carry it into
+    the next chunk of a long series. ``batch_size`` (optional) is the batch size the
+    model is meant for in :func:`train_truncated_bptt`, which then checks it.
     """
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int = 1,
-                 return_sequences: bool = False, cell: str = "rnn"):
+                 return_sequences: bool = False, cell: str = "rnn", num_layers: int = 1,
+                 bidirectional: bool = False, batch_size: int | None = None):
         super().__init__()
         if cell not in _RECURRENT:
             raise ValueError(f"cell must be one of {', '.join(_RECURRENT)}, got {cell!r}")
-        self.rnn = _RECURRENT[cell](input_size, hidden_size, batch_first=True)
-        self.head = nn.Linear(hidden_size, output_size)
-        self.return_sequences = return_sequences
+        if int(num_layers) != num_layers or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
+        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+        self.rnn = _RECURRENT[cell](input_size, hidden_size, num_layers=int(num_layers), batch_first=True,
+                                    bidirectional=bool(bidirectional))
+        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), output_size)
+        self.cell, self.return_sequences, self.batch_size = cell, return_sequences, batch_size
 
     def forward(self, x, state=None, return_state: bool = False):
         out, state = self.rnn(x, state)
-        y = self.head(out if self.return_sequences else out[:, -1])
+        if self.return_sequences:
+            features = out
+        elif self.rnn.bidirectional:
+            hidden = self.rnn.hidden_size
+            features = torch.cat([out[:, -1, :hidden], out[:, 0, hidden:]], dim=-1)
+        else:
+            features = out[:, -1]
+        y = self.head(features)
         return (y, state) if return_state else y
 
 
 def rnn_regressor(input_size: int, hidden_size: int, output_size: int = 1, return_sequences: bool = False,
-                  cell: str = "rnn", batch_size: int | None = None) -> RNNRegressor:
+                  cell: str = "rnn", batch_size: int | None = None, num_layers: int = 1,
+                  bidirectional: bool = False) -> RNNRegressor:
     """The course's recurrent regressor (see :class:`RNNRegressor`): ``nn.RNN`` (tanh),
-    ``nn.LSTM`` or ``nn.GRU`` with ``hidden_size`` units, then ``nn.Linear(hidden_size,
-    output_size)``. ``batch_size`` is accepted for symmetry with the Keras twin, whose
-    stateful models need it; a PyTorch model carries its state through :func:`train_truncated_bptt`."""
-    return RNNRegressor(input_size, hidden_size, output_size, return_sequences, cell)
+    ``nn.LSTM`` or ``nn.GRU`` with ``hidden_size`` units, ``num_layers`` deep, optionally
+    bidirectional, then ``nn.Linear``. Same arguments as the Keras twin.
+
+    ``batch_size``: the batch size of truncated BPTT. The Keras twin needs it to build a
+    stateful model; here the state is carried explicitly by :func:`train_truncated_bptt`,
+    which refuses chunks of another batch size. Other helpers accept any batch size."""
+    return RNNRegressor(input_size, hidden_size, output_size, return_sequences, cell, num_layers, bidirectional,
+                        batch_size)
+
+
+def _neutral_layers(weights: dict) -> list:
+    """The recurrent weights of a neutral-layout dict as a list of Keras-layout triples
+    ``(kernel, recurrent_kernel, bias)``: ``weights["layers"]`` (ordered layer 0 forward,
+    layer 0 backward, layer 1 forward, ...), or the one triple ``W_xh, W_hh, b_h``."""
+    if "layers" in weights:
+        layers = [tuple(np.asarray(a) for a in triple) for triple in weights["layers"]]
+        if any(len(triple) != 3 for triple in layers):
+            raise ValueError("weights['layers'] must hold (kernel, recurrent_kernel, bias) triples")
+        return layers
+    missing = [k for k in ("W_xh", "W_hh", "b_h") if k not in weights]
+    if missing:
+        raise ValueError(f"the weights need 'layers' or W_xh, W_hh and b_h; missing {', '.join(missing)}")
+    return [(np.asarray(weights["W_xh"]), np.asarray(weights["W_hh"]), np.asarray(weights["b_h"]))]
 
 
 def set_rnn_weights(model: RNNRegressor, weights: dict) -> None:
-    """Copy neutral-layout weights (see :func:`course_utils.sequences.random_rnn_weights`:
-    ``W_xh (D, H)``, ``W_hh (H, H)``, ``b_h (H,)``, optionally ``W_hy (H, O)``, ``b_y (O,)``)
-    into a simple-RNN :class:`RNNRegressor`, in its dtype and on its device."""
-    from .sequences import keras_rnn_to_torch
+    """Copy neutral-layout (Keras-layout) weights into an :class:`RNNRegressor` of any cell,
+    depth and direction, in its dtype and on its device.
 
-    if not isinstance(getattr(model, "rnn", None), nn.RNN):
-        raise ValueError("set_rnn_weights needs an RNNRegressor with cell='rnn'")
-    state = keras_rnn_to_torch(weights["W_xh"], weights["W_hh"], weights["b_h"])
+    weights: ``W_xh (D, G*H)``, ``W_hh (H, G*H)``, ``b_h`` for a one-layer model (see
+    :func:`course_utils.sequences.random_rnn_weights`; G = 1 for rnn, 4 for lstm, 3 for
+    gru, whose ``b_h`` is Keras' (2, 3H) ``reset_after`` bias), or ``layers``: a list of
+    such ``(kernel, recurrent_kernel, bias)`` triples ordered layer 0 forward, layer 0
+    backward, layer 1 forward, ...; optionally ``W_hy (H * directions, O)``, ``b_y (O,)``
+    for the head. Gate orders are converted by :mod:`course_utils.porting`.
+    """
+    from .porting import keras_rnn_weights_to_torch_state
+
+    rnn = getattr(model, "rnn", None)
+    if not isinstance(rnn, tuple(_RECURRENT.values())):
+        raise ValueError("set_rnn_weights needs an RNNRegressor (a model with an nn.RNN, nn.LSTM or nn.GRU .rnn)")
+    kind = next(name for name, layer_type in _RECURRENT.items() if type(rnn) is layer_type)
+    layers = _neutral_layers(weights)
+    directions = 2 if rnn.bidirectional else 1
+    if len(layers) != rnn.num_layers * directions:
+        raise ValueError(f"the model has {rnn.num_layers} layer(s) x {directions} direction(s) = "
+                         f"{rnn.num_layers * directions} weight triples, the weights {len(layers)}")
+    state = {f"rnn.{k}": v for k, v in
+             keras_rnn_weights_to_torch_state(kind, layers, rnn.num_layers, rnn.bidirectional).items()}
     if "W_hy" in weights:
         state.update({"head.weight": np.asarray(weights["W_hy"]).T, "head.bias": np.asarray(weights["b_y"])})
     params = dict(model.named_parameters())
+    unknown = sorted(set(state) - set(params))
+    if unknown:
+        raise ValueError(f"the model has no parameters {', '.join(unknown)}")
+    for name, value in state.items():
+        if tuple(params[name].shape) != np.shape(value):
+            raise ValueError(f"{name}: the model has shape {tuple(params[name].shape)}, the weights {np.shape(value)}")
     with torch.no_grad():
         for name, value in state.items():
-            target = params[name if name.startswith("head.") else f"rnn.{name}"]
-            if tuple(target.shape) != value.shape:
-                raise ValueError(f"{name}: the model has shape {tuple(target.shape)}, the weights {value.shape}")
-            target.copy_(torch.as_tensor(value))
+            params[name].copy_(torch.as_tensor(np.asarray(value)))
 
 
-def make_sequence_loader(x, y, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
+def make_sequence_loader(x, y, batch_size: int = 64, shuffle: bool = False, seed: int = 0, *,
                          device: torch.device | str | None = None) -> _DeviceLoader:
     """Batches of ``(x, y)`` for sequence regression: x float32 (B, T, D), y float32
     (B, O) or (B, T, O), on the training device (the data sets of these lessons are
-    small enough to live there whole). Unlike :func:`make_loader`, targets stay floats."""
+    small enough to live there whole). Unlike :func:`make_loader`, targets stay floats.
+    ``device`` (PyTorch only) overrides :func:`get_device`."""
     x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
     y = torch.as_tensor(np.asarray(y), dtype=torch.float32)
     if x.ndim != 3:
@@ -372,8 +490,8 @@ def _detach_state(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
-def train_truncated_bptt(model: RNNRegressor, x_chunks, y_chunks, epochs: int = 1, optimizer=None,
-                         loss_fn=None, clip_norm: float | None = None, verbose: bool = True) -> dict:
+def train_truncated_bptt(model: RNNRegressor, x_chunks, y_chunks, epochs: int = 1, verbose: bool = True, *,
+                         optimizer=None, loss_fn=None, clip_norm: float | None = None) -> dict:
     """Truncated BPTT over the chunks of one long series (see
     :func:`course_utils.sequences.truncated_bptt_chunks`).
 
@@ -382,6 +500,8 @@ def train_truncated_bptt(model: RNNRegressor, x_chunks, y_chunks, epochs: int = 
     into the next chunk and **detached**, so gradients flow back at most L steps. The
     model must return every step (``return_sequences=True``). Returns a history
     ``{"loss": [...], "epoch_time": [...]}``, the mean chunk loss per epoch.
+    ``optimizer`` (Adam), ``loss_fn`` (MSE) and ``clip_norm`` are keyword-only and
+    PyTorch's own (Keras compiles them into the model). TF32 is allowed for the loop.
     """
     device = get_device()
     model.to(device)
@@ -392,8 +512,20 @@ def train_truncated_bptt(model: RNNRegressor, x_chunks, y_chunks, epochs: int = 
     if x_chunks.ndim != 4 or y_chunks.shape[:3] != x_chunks.shape[:3]:
         raise ValueError(f"expected chunks (K, B, L, D) and (K, B, L, O), got {tuple(x_chunks.shape)} "
                          f"and {tuple(y_chunks.shape)}")
+    expected_batch = getattr(model, "batch_size", None)
+    if expected_batch is not None and x_chunks.shape[1] != expected_batch:
+        raise ValueError(f"the model was built for batch_size={expected_batch}, the chunks have batch size "
+                         f"{x_chunks.shape[1]}")
     history: dict[str, list[float]] = {"loss": [], "epoch_time": []}
     model.train()
+    with tf32(True):
+        _truncated_bptt_epochs(model, x_chunks, y_chunks, epochs, verbose, optimizer, loss_fn, clip_norm, device,
+                               history)
+    return history
+
+
+def _truncated_bptt_epochs(model, x_chunks, y_chunks, epochs, verbose, optimizer, loss_fn, clip_norm, device,
+                           history) -> None:
     for _ in tqdm(range(epochs), desc="truncated BPTT", disable=not verbose, unit="epoch"):
         start, state = time.perf_counter(), None
         total = torch.zeros((), device=device)
@@ -409,7 +541,6 @@ def train_truncated_bptt(model: RNNRegressor, x_chunks, y_chunks, epochs: int = 
             total += loss.detach()
         history["loss"].append(total.item() / len(x_chunks))
         history["epoch_time"].append(time.perf_counter() - start)
-    return history
 
 
 @torch.no_grad()

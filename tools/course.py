@@ -178,9 +178,9 @@ def main(argv: list[str]) -> int:
         return cmd_test(extra)
 
     if command == "sync":
-        return cmd_tool("course_utils.authoring", ["sync", *extra])
+        return cmd_tool("course_utils.instructor.authoring", ["sync", *extra])
     if command == "release":
-        return cmd_tool("course_utils.authoring", ["release", *extra])
+        return cmd_tool("course_utils.instructor.authoring", ["release", *extra])
     if command == "run":
         if not extra:
             print("usage: course.py run COMMAND [ARGS...]", file=sys.stderr)

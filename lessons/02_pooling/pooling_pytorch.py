@@ -37,7 +37,7 @@ from torch.nn import functional as F
 
 from course_utils import plots
 from course_utils import torch as cu
-from course_utils.checks import check_close, check_equal, check_shape, rel_error, to_numpy
+from course_utils.checks import check_close, check_equal, check_shape, numerical_gradient, rel_error, to_numpy
 from course_utils.data import load_fashion_mnist
 from course_utils.profiles import current_profile, pick
 
@@ -243,29 +243,17 @@ check_equal((windows != 0).sum(dim=1), torch.ones(4, dtype=torch.int64),
 
 # %% [markdown]
 # A **numerical gradient check** confirms the derivation independently of any framework:
-# nudge each input by $\pm h$, see how $L = \sum_{ij} \text{dout}_{ij} \cdot \text{out}_{ij}$
-# changes, and compare the slope with `dx`. In float64 and without ties the two agree to
-# about $10^{-9}$ or better.
+# nudge each input by $\pm \epsilon$, see how $L = \sum_{ij} \text{dout}_{ij} \cdot \text{out}_{ij}$
+# changes, and compare the slope $\big(L(x + \epsilon) - L(x - \epsilon)\big) / 2\epsilon$ with
+# `dx`. `numerical_gradient(f, x)` from `course_utils.checks` does this for every entry of
+# `x` in float64, for any `f` that maps an array of `x`'s shape to a number. Without ties
+# the two agree to about $10^{-9}$ or better.
 
 # %%
-def numerical_gradient(f, x, h=1e-6):
-    """Central differences of the scalar function f at x (float64), one entry at a time."""
-    grad = torch.zeros_like(x)
-    flat, g = x.view(-1), grad.view(-1)
-    for k in range(flat.numel()):
-        saved = flat[k].item()
-        flat[k] = saved + h
-        plus = f(x)
-        flat[k] = saved - h
-        minus = f(x)
-        flat[k] = saved
-        g[k] = (plus - minus) / (2 * h)
-    return grad
-
 torch.manual_seed(2)
 x = torch.randn(1, 2, 6, 6, dtype=torch.float64)
 dout = torch.randn(1, 2, 2, 2, dtype=torch.float64)
-loss = lambda t: (F.max_pool2d(t, 3, 3) * dout).sum().item()  # noqa: E731
+loss = lambda a: (F.max_pool2d(torch.from_numpy(a), 3, 3) * dout).sum().item()  # a: float64 numpy, x's shape  # noqa: E731
 numeric = numerical_gradient(loss, x)
 analytic = max_pool2d_backward(dout, x, 3)
 print(f"relative error, analytic vs numerical gradient: {rel_error(analytic, numeric):.2e}")

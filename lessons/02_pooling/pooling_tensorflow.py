@@ -37,7 +37,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from course_utils import plots
-from course_utils.checks import check_close, check_equal, check_shape, rel_error, to_numpy
+from course_utils.checks import check_close, check_equal, check_shape, numerical_gradient, rel_error, to_numpy
 from course_utils.data import load_fashion_mnist
 from course_utils.profiles import current_profile, pick
 
@@ -267,24 +267,13 @@ check_equal((windows != 0).sum(axis=1), np.ones(4, np.int64),
 
 # %% [markdown]
 # A **numerical gradient check** confirms the derivation independently of any framework:
-# nudge each input by $\pm h$, see how $L = \sum_{ij} \text{dout}_{ij} \cdot \text{out}_{ij}$
-# changes, and compare the slope with `dx`. In float64 and without ties the two agree to
-# about $10^{-9}$ or better.
+# nudge each input by $\pm \epsilon$, see how $L = \sum_{ij} \text{dout}_{ij} \cdot \text{out}_{ij}$
+# changes, and compare the slope $\big(L(x + \epsilon) - L(x - \epsilon)\big) / 2\epsilon$ with
+# `dx`. `numerical_gradient(f, x)` from `course_utils.checks` does this for every entry of
+# `x` in float64, for any `f` that maps an array of `x`'s shape to a number. Without ties
+# the two agree to about $10^{-9}$ or better.
 
 # %%
-def numerical_gradient(f, x, h=1e-6):
-    """Central differences of the scalar function f at x (a float64 numpy array), one entry at a time."""
-    grad = np.zeros_like(x)
-    for k in np.ndindex(x.shape):
-        saved = x[k]
-        x[k] = saved + h
-        plus = f(x)
-        x[k] = saved - h
-        minus = f(x)
-        x[k] = saved
-        grad[k] = (plus - minus) / (2 * h)
-    return grad
-
 rng = np.random.default_rng(2)
 x = rng.normal(size=(1, 6, 6, 2))
 dout = rng.normal(size=(1, 2, 2, 2))

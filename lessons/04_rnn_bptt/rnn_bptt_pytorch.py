@@ -45,9 +45,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_utils import sequences
+from course_utils import porting, sequences
 from course_utils import torch as cu
-from course_utils.checks import check_close, check_shape, rel_error, to_numpy
+from course_utils.checks import check_close, check_shape, numerical_gradient, rel_error, to_numpy
 from course_utils.data import load_sunspots
 from course_utils.profiles import current_profile, pick
 
@@ -171,7 +171,7 @@ for n, t, d, h in [(3, 7, 2, 5), (4, 4, 3, 4), (2, 1, 3, 3), (1, 12, 1, 6)]:  # 
 # The course keeps recurrent weights in one neutral layout, that of the equations with row
 # vectors, $h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)$, which is also Keras' layout
 # (`course_utils.sequences`). `random_rnn_weights` draws them from a seed, so both notebooks
-# of this lesson start from the *same* network; `keras_rnn_to_torch` ports them into
+# of this lesson start from the *same* network; `course_utils.porting` ports them into
 # `nn.RNN` (transposed matrices, the bias in `bias_ih`, zero in `bias_hh`). Our forward pass,
 # `nn.RNN` and a loop of `nn.RNNCell` steps agree, and print the same numbers as the
 # TensorFlow notebook.
@@ -180,7 +180,7 @@ for n, t, d, h in [(3, 7, 2, 5), (4, 4, 3, 4), (2, 1, 3, 3), (1, 12, 1, 6)]:  # 
 rng = np.random.default_rng(SEED)
 x_np = rng.normal(size=(2, 6, 3))
 weights = sequences.random_rnn_weights(input_size=3, hidden_size=4, seed=SEED)
-ported = sequences.keras_rnn_to_torch(weights["W_xh"], weights["W_hh"], weights["b_h"])
+ported = porting.keras_rnn_weights_to_torch_state("rnn", [(weights["W_xh"], weights["W_hh"], weights["b_h"])])
 rnn = nn.RNN(3, 4, batch_first=True)
 rnn.load_state_dict({name: torch.tensor(value, dtype=torch.float32) for name, value in ported.items()})
 x = torch.tensor(x_np, dtype=torch.float32)
@@ -328,13 +328,14 @@ for n, t, d, h, where in cases:
 # and the direct part $\partial \ell_t/\partial h_t = (\partial L/\partial y_t)\, W_{hy}$
 # that `rnn_backward` takes. We check every gradient two ways: against autograd, and
 # against a **numerical gradient**, $\big(L(\theta + \epsilon) - L(\theta - \epsilon)\big) /
-# 2\epsilon$ for each entry, which needs no calculus at all. In float64 both should agree
-# with ours to a relative error far below $10^{-6}$.
+# 2\epsilon$ for each entry (`numerical_gradient` of `course_utils.checks`, which takes the
+# loss as a function of one parameter), which needs no calculus at all. In float64 both
+# should agree with ours to a relative error far below $10^{-6}$.
 
 # %%
 rng = np.random.default_rng(SEED)
 N, T, D, H, OUT = 3, 6, 2, 5, 2
-params = {  # numpy float64 arrays: numerical_gradient perturbs them in place
+params = {  # numpy float64 arrays
     "weight_ih": rng.normal(size=(H, D)), "weight_hh": rng.normal(size=(H, H)) * 0.7, "bias": rng.normal(size=H) * 0.1,
     "h0": rng.normal(size=(N, H)) * 0.5, "weight_hy": rng.normal(size=(OUT, H)), "bias_y": rng.normal(size=OUT),
 }
@@ -362,9 +363,15 @@ by_hand["bias_y"] = dy.sum(dim=(0, 1))
 leaves = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
 model_loss(leaves)[0].backward()
 
+
+def loss_of(name):
+    """The loss as a function of one parameter alone (an array of its shape), the others fixed."""
+    return lambda value: model_loss({**params, name: value})[0].item()
+
+
 print(f"{'parameter':>10}  {'vs autograd':>12}  {'vs numerical':>12}")
 for name in params:
-    numerical = sequences.numerical_gradient(lambda: model_loss(params)[0].item(), params[name])
+    numerical = numerical_gradient(loss_of(name), params[name])
     print(f"{name:>10}  {rel_error(by_hand[name], leaves[name].grad):12.2e}  {rel_error(by_hand[name], numerical):12.2e}")
 
 # %% [markdown]

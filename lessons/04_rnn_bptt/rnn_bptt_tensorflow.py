@@ -50,7 +50,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from course_utils import sequences
-from course_utils.checks import check_close, check_shape, rel_error, to_numpy
+from course_utils.checks import check_close, check_shape, numerical_gradient, rel_error, to_numpy
 from course_utils.data import load_sunspots
 from course_utils.profiles import current_profile, pick
 
@@ -187,7 +187,7 @@ for n, t, d, h in [(3, 7, 2, 5), (4, 4, 3, 4), (2, 1, 3, 3), (1, 12, 1, 6)]:  # 
 # The course keeps recurrent weights in one neutral layout, that of the equations above
 # and of Keras (`course_utils.sequences`). `random_rnn_weights` draws them from a seed, so
 # both notebooks of this lesson start from the *same* network (the PyTorch notebook ports
-# them into `nn.RNN` with `keras_rnn_to_torch`). Our forward pass, `SimpleRNN` and a loop of
+# them into `nn.RNN` with `course_utils.porting`). Our forward pass, `SimpleRNN` and a loop of
 # `SimpleRNNCell` steps agree, and print the same numbers as the PyTorch notebook.
 
 # %%
@@ -350,13 +350,14 @@ for n, t, d, h, where in cases:
 # and the direct part $\partial \ell_t/\partial h_t = (\partial L/\partial y_t)\, W_{hy}^\top$
 # that `rnn_backward` takes. We check every gradient two ways: against `tf.GradientTape`,
 # and against a **numerical gradient**, $\big(L(\theta + \epsilon) - L(\theta - \epsilon)\big) /
-# 2\epsilon$ for each entry, which needs no calculus at all. In float64 both should agree
-# with ours to a relative error far below $10^{-6}$.
+# 2\epsilon$ for each entry (`numerical_gradient` of `course_utils.checks`, which takes the
+# loss as a function of one parameter), which needs no calculus at all. In float64 both
+# should agree with ours to a relative error far below $10^{-6}$.
 
 # %%
 rng = np.random.default_rng(SEED)
 N, T, D, H, OUT = 3, 6, 2, 5, 2
-params = {  # numpy float64 arrays: numerical_gradient perturbs them in place
+params = {  # numpy float64 arrays
     "kernel": rng.normal(size=(D, H)), "recurrent_kernel": rng.normal(size=(H, H)) * 0.7, "bias": rng.normal(size=H) * 0.1,
     "h0": rng.normal(size=(N, H)) * 0.5, "output_kernel": rng.normal(size=(H, OUT)), "output_bias": rng.normal(size=OUT),
 }
@@ -386,9 +387,15 @@ with tf.GradientTape() as tape:
     tape_loss = model_loss(variables)[0]
 tape_grads = dict(zip(variables, tape.gradient(tape_loss, list(variables.values()))))
 
+
+def loss_of(name):
+    """The loss as a function of one parameter alone (an array of its shape), the others fixed."""
+    return lambda value: float(model_loss({**params, name: value})[0])
+
+
 print(f"{'parameter':>16}  {'vs GradientTape':>15}  {'vs numerical':>12}")
 for name in params:
-    numerical = sequences.numerical_gradient(lambda: float(model_loss(params)[0]), params[name])
+    numerical = numerical_gradient(loss_of(name), params[name])
     print(f"{name:>16}  {rel_error(by_hand[name], tape_grads[name]):15.2e}  {rel_error(by_hand[name], numerical):12.2e}")
 
 # %% [markdown]

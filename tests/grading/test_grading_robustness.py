@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "grading"))
 import kit  # noqa: E402
 
-from course_utils import grading_sandbox  # noqa: E402
+from course_utils.instructor.isolation import isolation_mode  # noqa: E402
 
 A = ["square", "mean", "clip"]
 
@@ -115,7 +115,7 @@ def build_class(course: Path) -> dict:
     put("noisy", kit.answered(release_a, answers=NOISY))
     put("raises", kit.answered(release_a, answers={"square": "def square(x):\n    raise ValueError('not done')"}))
     put("cheat_patch", kit.answered(release_a, answers=CHEAT_PATCH))
-    if grading_sandbox.isolation_mode() == "namespace":  # without it these would really read and overwrite
+    if isolation_mode() == "namespace":  # without it these would really read and overwrite
         put("cheat_read", kit.answered(release_a, answers={"square": cheat_read(course)}))
         put("cheat_write", kit.answered(release_a, answers={"square": cheat_write(course)}))
     put("memory", kit.answered(release_a, answers={"square": "hog = bytearray(64 * 2**30)\ndef square(x):\n    return x * x"}))

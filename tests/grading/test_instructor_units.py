@@ -1,4 +1,5 @@
-"""Fast checks of the grading helpers: pre-check of submitted files, flags, feedback, stderr patterns."""
+"""Fast checks of the grading helpers: pre-check of submitted files, flags, feedback, stderr patterns,
+the gradebook and settings helpers, the report, the sandbox's data locations and read-only data."""
 import json
 import re
 import sys
@@ -8,7 +9,7 @@ import nbformat
 import pytest
 from traitlets.config import Config
 
-from course_utils import feedback, grading_sandbox, instructor
+from course_utils.instructor import cli, feedback, flags, gradebook, isolation, precheck, report, sandbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "grading"))
 import kit  # noqa: E402
@@ -26,7 +27,7 @@ def check(tmp_path, files: dict[str, str | dict]):
     folder.mkdir(parents=True)
     for name, content in files.items():
         (folder / name).write_text(content if isinstance(content, str) else json.dumps(content))
-    return grading_sandbox.precheck(folder, EXPECTED)
+    return precheck.precheck(folder, EXPECTED)
 
 
 @pytest.mark.parametrize("content, why", [("", "empty file"), ("{not json", "not JSON"), ("[1, 2]", "without 'nbformat'"),
@@ -69,13 +70,13 @@ def test_duplicate_cells_keep_one_graded_copy_and_unique_ids(tmp_path):
     ("import os\nos.remove('x')", "calls os.remove()"),
 ])
 def test_suspicious_answer_code_is_flagged(source, flagged):
-    assert any(flagged in why for why in grading_sandbox.suspicious(source)), grading_sandbox.suspicious(source)
+    assert any(flagged in why for why in flags.suspicious(source)), flags.suspicious(source)
 
 
 def test_ordinary_answers_are_not_flagged():
     for name in kit.EXERCISES:
-        assert grading_sandbox.suspicious(kit.EXERCISES[name][0]) == []
-    assert grading_sandbox.suspicious("import numpy as np\nx = np.zeros(3)\nx[0] = 1\nclass M:\n    def f(self):\n"
+        assert flags.suspicious(kit.EXERCISES[name][0]) == []
+    assert flags.suspicious("import numpy as np\nx = np.zeros(3)\nx[0] = 1\nclass M:\n    def f(self):\n"
                                       "        self.w = 1") == []
 
 
@@ -120,11 +121,79 @@ def test_other_stderr_still_fails_the_test(stderr):
 
 
 def test_feedback_preprocessor_is_the_course_default():
-    assert "course_utils.feedback.HideHiddenTests" in course_config().GenerateFeedback.preprocessors
+    assert "course_utils.instructor.feedback.HideHiddenTests" in course_config().GenerateFeedback.preprocessors
 
 
 @pytest.mark.parametrize("name, student, file_id", [("alice__lesson_a.ipynb", "alice", "lesson_a.ipynb"),
                                                     ("x/y/bob.smith__b_text.ipynb", "bob.smith", "b_text.ipynb")])
 def test_zip_file_name_pattern(name, student, file_id):
-    match = re.match(instructor.ZIP_PATTERN, name)
+    match = re.match(cli.ZIP_PATTERN, name)
     assert match and match["student_id"] == student and match["file_id"] == file_id
+
+
+def test_unreleased_lessons_are_the_ones_the_gradebook_does_not_know(tmp_path):
+    from nbgrader.api import Gradebook
+
+    db_url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(db_url) as gb:
+        gb.add_assignment("lesson_a")
+    assert gradebook.unreleased_lessons(db_url, ["lesson_a", "lesson_b"]) == ["lesson_b"]
+    assert gradebook.unreleased_lessons(db_url, ["lesson_a"]) == []
+
+
+def test_course_settings_are_named(tmp_path):
+    (tmp_path / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text())
+    settings = gradebook.course_settings(tmp_path)
+    assert settings.source_directory == "solutions"
+    assert settings.db_url.startswith("sqlite:///") and settings.db_url.endswith("gradebook.db")
+
+
+def test_report_round_trips_through_the_json_file(tmp_path):
+    saved = report.Report()
+    saved.put("lesson_a", "alice", report.Outcome("graded", notes=["n"], flags=["f"], seconds=1.5, fingerprint="x",
+                                                  isolation="limits"))
+    saved.put("lesson_a", "bob", report.Outcome("failed", reason="the kernel died"))
+    for n in range(25):
+        saved.add_run(report.Run(submissions=n, seconds=1.0, workers=2, isolation="limits"))
+    saved.save(tmp_path)
+    data = json.loads((tmp_path / "grading_report.json").read_text())
+    assert data["lesson_a"]["alice"]["fingerprint"] == "x" and data["lesson_a"]["bob"]["status"] == "failed"
+    assert len(data["_runs"]) == 20 and data["_runs"][-1]["submissions"] == 24
+    loaded = report.Report.load(tmp_path)
+    assert loaded == saved
+    assert [(lesson, s, o.status) for lesson, s, o in loaded.items()] == [("lesson_a", "alice", "graded"),
+                                                                         ("lesson_a", "bob", "failed")]
+    assert report.Report.load(tmp_path / "nowhere") == report.Report()
+
+
+def test_the_sandbox_environment_names_the_data(tmp_path, monkeypatch):
+    course, data, weights = tmp_path / "course", tmp_path / "data", tmp_path / "weights"
+    for folder in (course / "datasets", data, weights):
+        folder.mkdir(parents=True)
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.delenv("COURSE_WEIGHTS_DIR", raising=False)
+    assert sandbox.data_locations(course) == {"COURSE_DATA_DIR": str(course / "datasets")}
+    monkeypatch.setenv("COURSE_DATA_DIR", str(data))
+    monkeypatch.setenv("COURSE_WEIGHTS_DIR", str(weights))
+    found = sandbox.data_locations(course)
+    assert found == {"COURSE_DATA_DIR": str(data), "COURSE_WEIGHTS_DIR": str(weights)}
+    env = sandbox.sandbox_env(tmp_path / "box", "limits", found)
+    assert env["COURSE_DATA_DIR"] == str(data) and env["COURSE_WEIGHTS_DIR"] == str(weights)
+    assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+
+
+@pytest.mark.skipif(isolation.isolation_mode() != "namespace", reason="needs root and unshare (mount namespaces)")
+def test_the_data_is_read_only_in_the_namespace(tmp_path, monkeypatch):
+    import subprocess
+
+    data, keep = tmp_path / "data", tmp_path / "base" / "sandbox"
+    data.mkdir()
+    keep.mkdir(parents=True)
+    (data / "x.npz").write_text("data")
+    probe = ("import pathlib, sys; p = pathlib.Path(sys.argv[1]); print(p.joinpath('x.npz').read_text())\n"
+             "try:\n    p.joinpath('y').write_text('no')\nexcept OSError as e:\n    print('refused', e.errno)")
+    monkeypatch.setenv("COURSE_GRADING_ISOLATION", "namespace")
+    out = subprocess.run([sys.executable, "-m", isolation.MODULE, "kernel", f"--keep={keep}", f"--read-only={data}", "--",
+                          sys.executable, "-c", probe, str(data)], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["data", "refused", "30"], out.stdout + out.stderr  # EROFS
+    assert not (data / "y").exists()

@@ -78,16 +78,3 @@ def test_built_in_convolutions_agree_across_layouts():
     weight = torch.from_numpy(porting.conv_kernel_keras_to_torch(kernel))
     t_out = torch.nn.functional.conv2d(torch.from_numpy(x.transpose(0, 3, 1, 2)), weight, stride=2).numpy()
     np.testing.assert_allclose(t_out.transpose(0, 2, 3, 1), k_out, rtol=1e-4, atol=1e-5)
-
-
-def test_porting_round_trips_and_rejects_bad_shapes():
-    rng = np.random.default_rng(1)
-    kernel = rng.normal(size=(3, 3, 2, 4))
-    assert np.array_equal(porting.conv_kernel_torch_to_keras(porting.conv_kernel_keras_to_torch(kernel)), kernel)
-    dense = rng.normal(size=(5 * 5 * 3, 7))
-    back = porting.dense_kernel_torch_to_keras(porting.dense_kernel_keras_to_torch(dense, (5, 5, 3)), (5, 5, 3))
-    assert np.array_equal(back, dense)
-    with pytest.raises(ValueError, match="4-D"):
-        porting.conv_kernel_keras_to_torch(np.zeros((3, 3)))
-    with pytest.raises(ValueError, match="has 75 features but the kernel has 74 inputs"):
-        porting.dense_kernel_keras_to_torch(np.zeros((74, 2)), (5, 5, 3))

@@ -6,7 +6,7 @@ runs them: right answers must pass without writing to stderr, wrong ones must fa
 """
 import pytest
 
-from course_utils import authoring
+from course_utils.instructor import authoring
 from tests.harness import FRAMEWORKS, exercises, notebook_cells, run_exercise
 from tests.variants import Mutation, all_variants
 

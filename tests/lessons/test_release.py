@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import authoring
+from course_utils.instructor import authoring
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = authoring.lessons()

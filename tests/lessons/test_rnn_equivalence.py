@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import sequences
+from course_utils import porting, sequences
 from course_utils import tensorflow as tfu
-from course_utils.checks import rel_error
+from course_utils.checks import numerical_gradient, rel_error
 
 tf, keras = tfu.tf, tfu.keras
 N, T, D, H = 3, 7, 2, 5
@@ -58,7 +58,7 @@ def keras_rnn(p, dtype):
 
 def torch_rnn(p, dtype):
     rnn = nn.RNN(D, H, batch_first=True).to(dtype)
-    state = sequences.keras_rnn_to_torch(p["kernel"], p["recurrent_kernel"], p["bias"])
+    state = porting.keras_rnn_weights_to_torch_state("rnn", [(p["kernel"], p["recurrent_kernel"], p["bias"])])
     rnn.load_state_dict({k: torch.tensor(v, dtype=dtype) for k, v in state.items()})
     return rnn
 
@@ -78,8 +78,8 @@ def test_simple_rnn_with_ported_weights_agrees_across_frameworks(problem, dtype,
 def test_torch_initialised_rnn_ported_to_keras_agrees():
     torch.manual_seed(0)
     rnn = nn.RNN(D, H, batch_first=True)  # PyTorch's own initialisation, both biases non-zero
-    kernel, recurrent, bias = sequences.torch_rnn_to_keras(*(p.detach().numpy() for p in (
-        rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)))
+    kernel, recurrent, bias = porting.rnn_torch_to_keras("rnn", rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0,
+                                                         rnn.bias_hh_l0)
     layer = keras.layers.SimpleRNN(H, return_sequences=True)
     layer.build((None, None, D))
     layer.set_weights([kernel, recurrent, bias])
@@ -141,12 +141,19 @@ def test_by_hand_bptt_matches_automatic_differentiation_in_float64(problem, refe
 
 
 def test_by_hand_bptt_matches_a_numerical_gradient(problem):
-    p = {k: np.array(v) for k, v in problem.items()}
-    loss = lambda: float(np.sum(p["dh_out"] * numpy_forward(p["x"], p["h0"], p["kernel"], p["recurrent_kernel"], p["bias"])))  # noqa: E731
+    p = problem
     hs = numpy_forward(p["x"], p["h0"], p["kernel"], p["recurrent_kernel"], p["bias"])
     by_hand = numpy_bptt(p["dh_out"], p["x"], p["h0"], hs, p["recurrent_kernel"])
+
+    def loss_of(name):
+        """The loss as a function of one argument, the others fixed."""
+        def loss(value):
+            q = {**p, name: value}
+            return float(np.sum(p["dh_out"] * numpy_forward(q["x"], q["h0"], q["kernel"], q["recurrent_kernel"], q["bias"])))
+        return loss
+
     for name in ("kernel", "recurrent_kernel", "bias", "h0"):
-        numerical = sequences.numerical_gradient(loss, p[name])
+        numerical = numerical_gradient(loss_of(name), p[name])
         assert rel_error(by_hand[name], numerical) < 1e-6, f"{name}: relative error {rel_error(by_hand[name], numerical):.2e}"
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.checks import check_close, check_equal, check_shape, rel_error, to_numpy
+from course_utils.checks import check_close, check_equal, check_shape, numerical_gradient, rel_error, to_numpy
 
 
 def test_to_numpy_accepts_tensors_lists_and_bfloat16():
@@ -42,3 +42,19 @@ def test_check_equal_scalars_and_arrays():
         check_equal(27, 26)
     with pytest.raises(AssertionError, match=r"first at \(1,\): got 3, expected 2"):
         check_equal(np.array([1, 3]), np.array([1, 2]))
+
+
+def test_numerical_gradient_matches_an_analytic_one_and_leaves_x_unchanged():
+    a = np.array([[1.0, -2.0], [0.5, 3.0]])
+    before = a.copy()
+    grad = numerical_gradient(lambda w: np.sum(w ** 3), a)
+    assert grad.dtype == np.float64 and grad.shape == (2, 2)
+    np.testing.assert_allclose(grad, 3 * before ** 2, rtol=1e-8)
+    np.testing.assert_array_equal(a, before)
+    # a float32 tensor is read as float64 (and left alone); f may return a one-element tensor
+    t = torch.tensor([0.5, -1.0, 2.0])
+    grad = numerical_gradient(lambda w: torch.from_numpy(w).sin().sum(), t, eps=1e-5)
+    np.testing.assert_allclose(grad, np.cos(t.double().numpy()), rtol=1e-8)
+    assert t.tolist() == [0.5, -1.0, 2.0]
+    with pytest.raises(ValueError, match="eps must be positive"):
+        numerical_gradient(lambda w: 0.0, a, eps=0)

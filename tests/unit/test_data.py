@@ -162,6 +162,14 @@ def test_data_dir_reads_env_at_call_time(monkeypatch, tmp_path):
     assert data.data_dir() == REPO_DATASETS
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     assert data.data_dir() == tmp_path
+    assert data.DATA_DIR == tmp_path  # the module attribute follows the environment too
+
+
+def test_every_loader_reads_the_data_dir_at_call_time():
+    import inspect
+
+    readers = [f for name, f in vars(data).items() if inspect.isfunction(f) and f.__module__ == data.__name__]
+    assert len(readers) > 5 and not [f.__name__ for f in readers if "DATA_DIR" in f.__code__.co_names]
 
 
 # ----------------------------------------------------------------------------- load_npz errors
@@ -308,12 +316,70 @@ def test_to_float_images_layouts():
     [
         np.zeros((2, 28, 28), np.float32),
         np.zeros((28, 28), np.uint8),
-        np.zeros((2, 28, 28, 1), np.uint8),
+        np.zeros((2, 28, 28, 2), np.uint8),
+        np.zeros((2, 3, 28, 28), np.uint8),
     ],
 )
 def test_to_float_images_rejects_bad_input(bad):
-    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+    with pytest.raises(ValueError, match=r"\(N, H, W\) or \(N, H, W, C\) with C 1 or 3"):
         data.to_float_images(bad)
+
+
+def test_to_float_images_takes_colour():
+    images = np.arange(2 * 4 * 5 * 3, dtype=np.uint8).reshape(2, 4, 5, 3)
+    last, first = data.to_float_images(images), data.to_float_images(images, channels_last=False)
+    assert last.shape == (2, 4, 5, 3) and first.shape == (2, 3, 4, 5)
+    np.testing.assert_array_equal(np.moveaxis(first, 1, -1), last)
+    np.testing.assert_allclose(last * 255, images, rtol=1e-6)
+
+
+def test_to_rgb_repeats_grey_and_keeps_colour():
+    grey = np.arange(12, dtype=np.uint8).reshape(1, 3, 4)
+    rgb = data.to_rgb(grey)
+    assert rgb.shape == (1, 3, 4, 3) and rgb.dtype == np.uint8
+    assert all(np.array_equal(rgb[..., c], grey) for c in range(3))
+    assert np.array_equal(data.to_rgb(grey[..., None]), rgb)
+    assert data.to_rgb(rgb) is rgb
+    with pytest.raises(ValueError, match=r"to_rgb expects images \(N, H, W\) or \(N, H, W, C\).*got shape \(1, 3, 4, 2\)"):
+        data.to_rgb(np.zeros((1, 3, 4, 2)))
+    with pytest.raises(ValueError, match="numeric"):
+        data.to_rgb(np.zeros((1, 2, 2), dtype=object))
+
+
+def test_pad_or_resize_pads_in_the_centre_and_keeps_dtype():
+    images = np.full((2, 28, 28), 7, np.uint8)
+    padded = data.pad_or_resize(images, 32, mode="pad")
+    assert padded.shape == (2, 32, 32) and padded.dtype == np.uint8
+    assert padded[:, 2:30, 2:30].min() == 7 and padded.sum() == images.sum()
+    odd = data.pad_or_resize(np.ones((1, 2, 2, 3), np.float32), (5, 4), mode="pad", fill=0.5)
+    assert odd.shape == (1, 5, 4, 3) and np.all(odd[0, 1:3, 1:3] == 1) and odd[0, 0, 0, 0] == 0.5
+    with pytest.raises(ValueError, match="cannot pad images of 28x28 to the smaller 16x16"):
+        data.pad_or_resize(images, 16, mode="pad")
+
+
+def test_pad_or_resize_resizes_bilinearly_with_half_pixel_centres():
+    x = np.array([[[0.0, 1.0]]])  # (1, 1, 2): one row
+    out = data.pad_or_resize(x, (1, 4))
+    np.testing.assert_allclose(out[0, 0], [0, 0.25, 0.75, 1])  # tf.image.resize / F.interpolate, align_corners=False
+    assert out.dtype == np.float32
+    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 3), dtype=np.uint8)
+    up = data.pad_or_resize(images, 32)
+    assert up.shape == (3, 32, 32, 3) and up.dtype == np.uint8
+    np.testing.assert_array_equal(data.pad_or_resize(images, 28), images)  # same size: unchanged
+    flat = np.full((1, 5, 7), 200, np.uint8)
+    assert np.all(data.pad_or_resize(flat, (9, 3)) == 200)  # a constant image stays constant
+
+
+@pytest.mark.parametrize("images, kwargs, message", [
+    (np.zeros((2, 8, 8)), {"size": 0}, "size must be a positive int"),
+    (np.zeros((2, 8, 8)), {"size": (4, 2.5)}, "size must be a positive int"),
+    (np.zeros((2, 8, 8)), {"size": 4, "mode": "crop"}, "mode must be 'resize' or 'pad'"),
+    (np.zeros((8, 8)), {"size": 4}, r"pad_or_resize expects images \(N, H, W\)"),
+    (np.zeros((2, 3, 8, 8)), {"size": 4}, "channels-last"),
+])
+def test_pad_or_resize_rejects_bad_input(images, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        data.pad_or_resize(images, **kwargs)
 
 
 def test_one_hot():
@@ -358,3 +424,62 @@ def test_load_sunspots_checks_its_file(monkeypatch, tmp_path):
     (tmp_path / "manifest.json").write_text('{"files": {}}')
     with pytest.raises(DatasetError, match="lists no series sunspots.npz"):
         data.load_sunspots()
+
+
+# ----------------------------------------------------------------------------- sequence loaders (lessons 05, 06)
+
+SEQUENCE_LOADERS = {
+    "italy_power_demand.npz": data.load_italy_power_demand,
+    "japanese_vowels.npz": data.load_japanese_vowels,
+    "pride_and_prejudice.txt.gz": data.load_pride_and_prejudice,
+}
+
+
+@pytest.mark.parametrize("name", SEQUENCE_LOADERS)
+def test_sequence_loader_names_a_missing_file(monkeypatch, tmp_path, name):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    shutil.copy(REPO_DATASETS / "manifest.json", tmp_path)
+    with pytest.raises(DatasetMissingError, match="build_datasets.py") as info:
+        SEQUENCE_LOADERS[name]()
+    assert name in str(info.value) and "is missing" in str(info.value)
+    assert isinstance(info.value, FileNotFoundError)
+
+
+@pytest.mark.parametrize("name", SEQUENCE_LOADERS)
+def test_sequence_loader_checks_manifest_and_checksum(monkeypatch, tmp_path, name):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    path = Path(shutil.copy(REPO_DATASETS / name, tmp_path))
+    with pytest.raises(DatasetMissingError, match="manifest.json"):
+        SEQUENCE_LOADERS[name]()
+    shutil.copy(REPO_DATASETS / "manifest.json", tmp_path)
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    with pytest.raises(DatasetError, match="checksum mismatch") as info:
+        SEQUENCE_LOADERS[name]()
+    assert name in str(info.value)
+    (tmp_path / "manifest.json").write_text('{"files": {}, "series": {}}')
+    with pytest.raises(DatasetError, match=f"lists no series {name}"):
+        SEQUENCE_LOADERS[name]()
+
+
+def test_load_italy_power_demand_keeps_labels_1_and_2():
+    split = data.load_italy_power_demand()
+    assert split["x_train"].shape == (67, 24) and split["x_test"].shape == (1029, 24)
+    assert split["x_train"].dtype == np.float32 and split["y_train"].dtype == np.int64
+    assert set(np.unique(split["y_train"])) == set(np.unique(split["y_test"])) == {1, 2}
+
+
+def test_load_japanese_vowels_shapes_and_dtypes():
+    split = data.load_japanese_vowels()
+    assert split["x_train"].shape == (270, 29, 12) and split["x_test"].shape == (370, 29, 12)
+    assert split["x_train"].dtype == np.float32
+    for key in ("lengths_train", "y_train", "lengths_test", "y_test"):
+        assert split[key].dtype == np.int64, key
+    assert split["lengths_train"].min() >= 7 and split["lengths_test"].max() == 29
+
+
+def test_load_pride_and_prejudice_is_the_novel():
+    text = data.load_pride_and_prejudice()
+    assert isinstance(text, str) and len(text) == 684_767
+    assert text.startswith("PRIDE AND PREJUDICE") and "Mr. Darcy" in text

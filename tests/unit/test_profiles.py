@@ -34,3 +34,10 @@ def test_unknown_profile_is_a_clear_error(monkeypatch):
         current_profile()
     with pytest.raises(ValueError, match="not one of"):
         pick(1, 2, profile="huge")
+
+
+def test_pick_full_defaults_to_standard_but_none_is_a_value():
+    assert pick(1, 2, profile="full") == 2
+    assert pick(smoke=1, standard=2, full=None, profile="full") is None
+    assert pick(smoke=1, standard=2, full=None, profile="standard") == 2
+    assert pick(smoke=None, standard=2, profile="smoke") is None

@@ -131,32 +131,6 @@ def test_random_rnn_weights_are_seeded_and_scaled():
         sequences.random_rnn_weights(3, 0)
 
 
-def test_porting_between_keras_and_torch_layouts_round_trips_and_rejects_bad_shapes():
-    w = sequences.random_rnn_weights(3, 4, seed=0)
-    w["b_h"] = np.arange(4.0)
-    state = sequences.keras_rnn_to_torch(w["W_xh"], w["W_hh"], w["b_h"])
-    assert state["weight_ih_l0"].shape == (4, 3) and not state["bias_hh_l0"].any()
-    kernel, recurrent, bias = sequences.torch_rnn_to_keras(state["weight_ih_l0"], state["weight_hh_l0"],
-                                                           state["bias_ih_l0"] - 1, state["bias_hh_l0"] + 1)
-    np.testing.assert_array_equal(kernel, w["W_xh"])
-    np.testing.assert_array_equal(recurrent, w["W_hh"])
-    np.testing.assert_array_equal(bias, w["b_h"])
-    with pytest.raises(ValueError, match=r"kernel \(D, H\)"):
-        sequences.keras_rnn_to_torch(w["W_xh"], w["W_hh"].T[:3], w["b_h"])
-    with pytest.raises(ValueError, match=r"weight_ih \(H, D\)"):
-        sequences.torch_rnn_to_keras(np.zeros(4), np.zeros((4, 4)), np.zeros(4), np.zeros(4))
-
-
-def test_numerical_gradient_matches_an_analytic_one_and_restores_the_array():
-    a = np.array([[1.0, -2.0], [0.5, 3.0]])
-    before = a.copy()
-    grad = sequences.numerical_gradient(lambda: float(np.sum(a ** 3)), a)
-    np.testing.assert_allclose(grad, 3 * before ** 2, rtol=1e-8)
-    np.testing.assert_array_equal(a, before)
-    with pytest.raises(ValueError, match="float64 numpy array"):
-        sequences.numerical_gradient(lambda: 0.0, a.astype(np.float32))
-
-
 # ----------------------------------------------------------------------------- framework helpers (both)
 
 
@@ -198,10 +172,118 @@ def test_rnn_regressor_and_set_rnn_weights_reject_bad_input():
     for helpers in (tu, tfu):
         with pytest.raises(ValueError, match="cell must be one of rnn, lstm, gru"):
             helpers.rnn_regressor(1, 4, cell="transformer")
-        with pytest.raises(ValueError, match="has no SimpleRNN|cell='rnn'"):
+        # simple-RNN weights for a GRU model: G = 3 gate blocks expected, one given
+        with pytest.raises(ValueError, match=r"a Keras gru layer has kernel \(D, 3H\)|W_xh: the model has shape \(1, 12\)"):
             helpers.set_rnn_weights(helpers.rnn_regressor(1, 4, cell="gru"), sequences.random_rnn_weights(1, 4))
         with pytest.raises(ValueError, match="the model has shape"):
             helpers.set_rnn_weights(helpers.rnn_regressor(1, 4), sequences.random_rnn_weights(1, 5))
+
+
+def numpy_stack(x, layers, bidirectional):
+    """A stack of tanh RNN layers (Keras-layout triples, layer 0 forward, layer 0 backward, ...)
+    in numpy: every step's features (N, T, H * directions) of the top layer."""
+    directions = 2 if bidirectional else 1
+    for k in range(len(layers) // directions):
+        outputs = []
+        for d in range(directions):
+            kernel, recurrent, bias = layers[k * directions + d]
+            seq = x[:, ::-1] if d else x
+            hs, _ = numpy_rnn(seq, {"W_xh": kernel, "W_hh": recurrent, "b_h": bias})
+            outputs.append(hs[:, ::-1] if d else hs)
+        x = np.concatenate(outputs, axis=-1)
+    return x
+
+
+def random_stack(cell, input_size, hidden, num_layers, bidirectional, output_size, seed=0):
+    rng = np.random.default_rng(seed)
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    directions = 2 if bidirectional else 1
+    layers = []
+    for k in range(num_layers):
+        inputs = input_size if k == 0 else hidden * directions
+        for _ in range(directions):
+            bias_shape = (2, 3 * hidden) if cell == "gru" else (gates * hidden,)
+            layers.append((rng.normal(0, 0.4, (inputs, gates * hidden)), rng.normal(0, 0.4, (hidden, gates * hidden)),
+                           rng.normal(0, 0.2, bias_shape)))
+    return {"layers": layers, "W_hy": rng.normal(0, 0.5, (hidden * directions, output_size)),
+            "b_y": rng.normal(0, 0.1, output_size)}
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_stacked_bidirectional_rnn_regressors_compute_the_equations(return_sequences):
+    weights = random_stack("rnn", 2, 5, num_layers=2, bidirectional=True, output_size=3, seed=4)
+    x = np.random.default_rng(0).normal(size=(4, 7, 2)).astype(np.float32)
+    top = numpy_stack(x.astype(np.float64), weights["layers"], bidirectional=True)
+    if not return_sequences:  # the forward pass ends at the last step, the backward pass at the first
+        top = np.concatenate([top[:, -1, :5], top[:, 0, 5:]], axis=-1)
+    expected = top @ weights["W_hy"] + weights["b_y"]
+    for helpers in (tu, tfu):
+        model = helpers.rnn_regressor(2, 5, 3, return_sequences, num_layers=2, bidirectional=True)
+        helpers.set_rnn_weights(model, weights)
+        np.testing.assert_allclose(helpers.predict_steps(model, x), expected, rtol=1e-5, atol=1e-5,
+                                   err_msg=helpers.FRAMEWORK)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("num_layers, bidirectional", [(2, False), (1, True), (3, True)])
+def test_stacked_and_bidirectional_models_agree_across_frameworks(cell, num_layers, bidirectional):
+    weights = random_stack(cell, 3, 4, num_layers, bidirectional, output_size=2, seed=num_layers)
+    x = np.random.default_rng(1).normal(size=(2, 6, 3)).astype(np.float32)
+    for return_sequences in (False, True):
+        got = {}
+        for helpers in (tu, tfu):
+            model = helpers.rnn_regressor(3, 4, 2, return_sequences, cell, num_layers=num_layers,
+                                          bidirectional=bidirectional)
+            helpers.set_rnn_weights(model, weights)
+            got[helpers.FRAMEWORK] = helpers.predict_steps(model, x)
+        assert got["pytorch"].shape == ((2, 6, 2) if return_sequences else (2, 2))
+        np.testing.assert_allclose(got["pytorch"], got["tensorflow"], rtol=1e-5, atol=1e-5)
+    assert tu.rnn_regressor(3, 4, cell=cell, num_layers=num_layers, bidirectional=bidirectional).head.in_features == \
+        4 * (2 if bidirectional else 1)
+
+
+def test_stateful_stacked_bidirectional_keras_model_predicts_from_a_stateless_twin():
+    weights = random_stack("lstm", 1, 3, num_layers=2, bidirectional=True, output_size=1, seed=5)
+    stateful = tfu.rnn_regressor(1, 3, 1, True, "lstm", batch_size=2, num_layers=2, bidirectional=True)
+    stateless = tfu.rnn_regressor(1, 3, 1, True, "lstm", num_layers=2, bidirectional=True)
+    for model in (stateful, stateless):
+        tfu.set_rnn_weights(model, weights)
+    x = np.random.default_rng(2).normal(size=(5, 8, 1)).astype(np.float32)  # 5 sequences, not the batch of 2
+    stateful(x[:2])  # leaves a carried state behind, which predict_steps must neither use nor change
+    def carried_states():
+        return [np.asarray(v) for layer in stateful.layers[:-1]
+                for direction in (layer.forward_layer, layer.backward_layer) for v in direction.states]
+
+    carried = carried_states()
+    assert len(carried) == 8 and any(np.abs(c).max() > 0 for c in carried)  # 2 layers x 2 directions x (h, c)
+    np.testing.assert_allclose(tfu.predict_steps(stateful, x), tfu.predict_steps(stateless, x), rtol=1e-5, atol=1e-6)
+    assert all(np.array_equal(a, b) for a, b in zip(carried, carried_states()))
+
+
+def test_rnn_regressor_batch_size_is_used_in_both_frameworks():
+    weights = sequences.random_rnn_weights(1, 4, 1)
+    x_chunks = np.zeros((2, 3, 5, 1), np.float32)
+    model = tu.rnn_regressor(1, 4, 1, True, batch_size=4)
+    tu.set_rnn_weights(model, weights)
+    with pytest.raises(ValueError, match="built for batch_size=4, the chunks have batch size 3"):
+        tu.train_truncated_bptt(model, x_chunks, x_chunks, verbose=False)
+    assert all(layer.stateful for layer in tfu.rnn_regressor(1, 4, batch_size=4, num_layers=2).layers[:-1])
+    assert not any(getattr(layer, "stateful", False) for layer in tfu.rnn_regressor(1, 4, num_layers=2).layers)
+    for helpers in (tu, tfu):
+        with pytest.raises(ValueError, match="batch_size must be a positive int"):
+            helpers.rnn_regressor(1, 4, batch_size=0)
+        with pytest.raises(ValueError, match="num_layers must be a positive int"):
+            helpers.rnn_regressor(1, 4, num_layers=0)
+
+
+def test_set_rnn_weights_needs_one_triple_per_layer_and_direction():
+    weights = random_stack("gru", 2, 3, num_layers=2, bidirectional=False, output_size=1)
+    for helpers in (tu, tfu):
+        model = helpers.rnn_regressor(2, 3, cell="gru", num_layers=2, bidirectional=True)
+        with pytest.raises(ValueError, match="4 .*2|2 .*4"):
+            helpers.set_rnn_weights(model, weights)
+        with pytest.raises(ValueError, match="need 'layers' or W_xh, W_hh and b_h; missing W_hh, b_h"):
+            helpers.set_rnn_weights(model, {"W_xh": np.zeros((2, 9))})
 
 
 def test_make_sequence_loader_keeps_float_targets_and_is_seeded():

@@ -80,3 +80,60 @@ def test_predict_feature_maps_filters_and_count():
     assert cu.count_params(model) == 4 * 9 + 4 + 144 * 3 + 3
     with pytest.raises(ValueError, match="is not a layer of model"):
         cu.feature_maps(model, keras.layers.Dense(2), x)
+
+
+def test_predict_gives_probabilities_from_a_softmax_model_or_from_logits():
+    model = tiny_model()
+    x, _ = tiny_data(5)
+    expected = np.asarray(model(cu.to_tensor_images(x)))
+    np.testing.assert_allclose(cu.predict(model, x), expected, rtol=1e-5, atol=1e-7)  # already softmax
+    logits = keras.Sequential([keras.Input((8, 8, 1)), *model.layers[:-1], keras.layers.Dense(3)])
+    logits.layers[-1].set_weights(model.layers[-1].get_weights())
+    np.testing.assert_allclose(cu.predict(logits, x), expected, rtol=1e-5, atol=1e-7)
+    softmax_layer = keras.Sequential([logits, keras.layers.Softmax()])
+    np.testing.assert_allclose(cu.predict(softmax_layer, x), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_to_tensor_images_and_make_loader_take_colour():
+    from course_utils import data
+
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 256, (6, 28, 28, 3), dtype=np.uint8)
+    x = cu.to_tensor_images(colour)
+    assert x.shape == (6, 28, 28, 3) and x.dtype == np.float32
+    np.testing.assert_allclose(x * 255, colour, rtol=1e-6)
+    big = data.to_rgb(data.pad_or_resize(tiny_data(6)[0], 32))  # what VGG16 needs: 3 channels, 32x32
+    xb, yb = next(iter(cu.make_loader(big, np.arange(6) % 3, batch_size=4, num_classes=3)))
+    assert tuple(xb.shape) == (4, 32, 32, 3) and tuple(yb.shape) == (4, 3)
+    assert cu.to_tensor_images(np.zeros((2, 5, 5), np.float32)).shape == (2, 5, 5, 1)
+    with pytest.raises(ValueError, match=r"C 1 or 3"):
+        cu.to_tensor_images(np.zeros((2, 5, 5, 4), np.uint8))
+    with pytest.raises(ValueError, match=r"float images should be \(N, H, W, C\)"):
+        cu.to_tensor_images(np.zeros((5, 5), np.float32))
+
+
+def test_numpy_resize_matches_tensorflow_bilinear():
+    from course_utils import data
+
+    images = np.random.default_rng(1).random((2, 9, 7, 3)).astype(np.float32)
+    for size in ((32, 32), (4, 5)):
+        theirs = np.asarray(tf.image.resize(images, size, method="bilinear", antialias=False))
+        np.testing.assert_allclose(data.pad_or_resize(images, size), theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_tf32_is_allowed_only_inside_training():
+    enabled = tf.config.experimental.tensor_float_32_execution_enabled
+    before = enabled()
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(enabled())
+
+    cu.get_device()
+    x, y = tiny_data(8)
+    cu.train(tiny_model(), cu.make_loader(x, y, 4, num_classes=3), epochs=1, verbose=False, callbacks=[Record()])
+    assert seen and all(seen) and enabled() == before
+    with cu.tf32(False):
+        assert not enabled()
+    assert enabled() == before

@@ -103,3 +103,65 @@ def test_feature_maps_of_an_unused_layer_is_an_error():
     model = tiny_model()
     with pytest.raises(ValueError, match="was not called"):
         cu.feature_maps(model, nn.Conv2d(1, 1, 1), tiny_data(2)[0])
+
+
+def test_predict_gives_probabilities_from_logits_or_from_a_softmax_model():
+    model = tiny_model()
+    x, _ = tiny_data(5)
+    logits = model(cu.to_tensor_images(x)).detach()
+    np.testing.assert_allclose(cu.predict(model, x), torch.softmax(logits, 1).numpy(), rtol=1e-5, atol=1e-7)
+    with_softmax = nn.Sequential(*model, nn.Softmax(dim=1))
+    np.testing.assert_allclose(cu.predict(with_softmax, x), cu.predict(model, x), rtol=1e-5, atol=1e-7)
+
+
+def test_to_tensor_images_and_make_loader_take_colour():
+    from course_utils import data
+
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 256, (6, 28, 28, 3), dtype=np.uint8)
+    x = cu.to_tensor_images(colour)
+    assert x.shape == (6, 3, 28, 28) and x.dtype == torch.float32 and float(x.max()) <= 1
+    np.testing.assert_allclose(x.permute(0, 2, 3, 1).numpy() * 255, colour, rtol=1e-6)
+    big = data.to_rgb(data.pad_or_resize(tiny_data(6)[0], 32))  # what VGG16 needs: 3 channels, 32x32
+    xb, yb = next(iter(cu.make_loader(big, np.arange(6) % 3, batch_size=4)))
+    assert xb.shape == (4, 3, 32, 32) and yb.dtype == torch.int64
+    assert cu.to_tensor_images(np.zeros((2, 5, 5), np.float32)).shape == (2, 1, 5, 5)
+    with pytest.raises(ValueError, match=r"C 1 or 3"):
+        cu.to_tensor_images(np.zeros((2, 5, 5, 4), np.uint8))
+    with pytest.raises(ValueError, match=r"float images should be \(N, C, H, W\)"):
+        cu.to_tensor_images(np.zeros((5, 5), np.float32))
+
+
+def test_numpy_resize_matches_pytorch_bilinear():
+    from course_utils import data
+
+    images = np.random.default_rng(1).random((2, 9, 7, 3)).astype(np.float32)
+    for size in ((32, 32), (4, 5)):
+        ours = data.pad_or_resize(images, size)
+        theirs = nn.functional.interpolate(torch.from_numpy(images).permute(0, 3, 1, 2), size=size, mode="bilinear",
+                                           align_corners=False).permute(0, 2, 3, 1).numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_tf32_is_allowed_only_inside_training():
+    flags = lambda: (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)  # noqa: E731
+    before = flags()
+    seen = []
+
+    def loss_fn(logits, y):
+        seen.append(flags())
+        return nn.functional.cross_entropy(logits, y)
+
+    cu.get_device()
+    assert flags() == before  # choosing the device does not turn TF32 on
+    x, y = tiny_data(8)
+    model = tiny_model()
+    cu.train(model, cu.make_loader(x, y, 4), epochs=1, loss_fn=loss_fn, verbose=False)
+    assert seen and all(s == (True, True) for s in seen) and flags() == before
+    with pytest.raises(RuntimeError):
+        with cu.tf32(True):
+            raise RuntimeError("restored even on error")
+    assert flags() == before
+    with cu.tf32(False):
+        assert flags() == (False, False)
+    assert flags() == before

@@ -11,6 +11,7 @@
 
 Run from the course root (or pass ``--course DIR``) inside the environment, e.g.
 ``python3 tools/course.py run python -m course_utils.instructor autograde 01_cnn``.
+The modules behind it: :mod:`course_utils.instructor`.
 """
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from course_utils import grading_sandbox
+from course_utils.instructor.autograde import grade_class
+from course_utils.instructor.gradebook import course_settings
+from course_utils.instructor.isolation import Limits
+from course_utils.instructor.report import Report
+from course_utils.instructor.runner import run_nbgrader
 
 # <student>__<notebook>.ipynb anywhere in the zip; the student id may not contain "__" or "/".
 ZIP_PATTERN = r"^(?:.*/)?(?P<student_id>[A-Za-z0-9][A-Za-z0-9._-]*?)__(?P<file_id>[^/]+\.ipynb)$"
@@ -32,7 +37,7 @@ STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 def nbgrader(course: Path, *args: str) -> str:
     """Run one nbgrader command line in ``course`` (``nbgrader ARGS``, with the environment's bin/ on
     PATH for alembic) in a forked process, so that nbgrader is imported once; return its log."""
-    code, log = grading_sandbox.run_nbgrader(course, list(args))
+    code, log = run_nbgrader(course, list(args))
     if code != 0:
         raise SystemExit(f"nbgrader {' '.join(args)} failed:\n{log[-3000:]}")
     return log
@@ -43,7 +48,7 @@ def db_args(args) -> list[str]:
 
 
 def cmd_release(args) -> int:
-    course, source = args.course, grading_sandbox.course_settings(args.course)[1]
+    course, source = args.course, course_settings(args.course).source_directory
     for lesson in args.lessons or sorted(p.name for p in (course / source).iterdir() if p.is_dir()):
         if not (course / source / lesson).is_dir():
             raise SystemExit(f"no lesson {lesson!r} in {course / source}")
@@ -85,29 +90,24 @@ def cmd_zip_collect(args) -> int:
 
 
 def cmd_autograde(args) -> int:
-    limits = grading_sandbox.Limits(cell_timeout=args.cell_timeout, task_timeout=args.timeout,
-                                    memory_mb=args.memory_mb, cpu_s=args.cpu_s)
-    report = grading_sandbox.grade_class(args.course, args.lessons, args.student, workers=args.workers, limits=limits,
-                                         force=args.force or bool(args.student), db_url=args.db,
-                                         keep_sandboxes=args.keep_sandboxes)
-    failed = [(lesson, s) for lesson, students in report.items() if not lesson.startswith("_")
-              for s, o in students.items() if o["status"] == "failed"]
+    limits = Limits(cell_timeout=args.cell_timeout, task_timeout=args.timeout, memory_mb=args.memory_mb, cpu_s=args.cpu_s)
+    report = grade_class(args.course, args.lessons, args.student, workers=args.workers, limits=limits,
+                         force=args.force or bool(args.student), db_url=args.db, keep_sandboxes=args.keep_sandboxes)
+    failed = [(lesson, student) for lesson, student, outcome in report.items() if outcome.status == "failed"]
     if failed:
         print(f"{len(failed)} submission(s) not graded: see `python -m course_utils.instructor status`", file=sys.stderr)
     return 0
 
 
 def cmd_status(args) -> int:
-    report = grading_sandbox.load_report(args.course)
-    for lesson in sorted(k for k in report if not k.startswith("_")):
-        for student, outcome in sorted(report[lesson].items()):
-            if outcome["status"] == "graded" and not outcome["notes"] and not outcome["flags"] and not args.all:
-                continue
-            print(f"{lesson}\t{student}\t{outcome['status']}\t{outcome['reason']}")
-            for note in outcome["notes"]:
-                print(f"\t\tnote: {note}")
-            for flag in outcome["flags"]:
-                print(f"\t\tflagged for review: {flag}")
+    for lesson, student, outcome in Report.load(args.course).items():
+        if outcome.status == "graded" and not outcome.notes and not outcome.flags and not args.all:
+            continue
+        print(f"{lesson}\t{student}\t{outcome.status}\t{outcome.reason}")
+        for note in outcome.notes:
+            print(f"\t\tnote: {note}")
+        for flag in outcome.flags:
+            print(f"\t\tflagged for review: {flag}")
     return 0
 
 
@@ -125,17 +125,17 @@ def cmd_export(args) -> int:
     target = Path(args.to)
     target = target if target.is_absolute() else args.course / target
     nbgrader(args.course, "export", f"--to={target}", *db_args(args))
-    report = grading_sandbox.load_report(args.course)
+    report = Report.load(args.course)
     with open(target, newline="") as handle:
         rows = list(csv.DictReader(handle))
     fields = list(rows[0].keys()) + ["grading_status"] if rows else []
     for row in rows:
-        outcome = report.get(row["assignment"], {}).get(row["student_id"])
+        outcome = report.get(row["assignment"], row["student_id"])
         if outcome is None:
             row["grading_status"] = "not submitted"
             continue
-        reason = f": {outcome['reason']}" if outcome["reason"] else ""
-        row["grading_status"] = f"{outcome['status']}{reason}{' (flagged)' if outcome['flags'] else ''}"
+        reason = f": {outcome.reason}" if outcome.reason else ""
+        row["grading_status"] = f"{outcome.status}{reason}{' (flagged)' if outcome.flags else ''}"
     with open(target, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
@@ -167,7 +167,7 @@ def exercise_summary(db_url: str, lessons: list[str] | None = None) -> list[dict
 
 
 def cmd_summary(args) -> int:
-    db_url = args.db or grading_sandbox.course_settings(args.course)[0]
+    db_url = args.db or course_settings(args.course).db_url
     rows = exercise_summary(db_url, args.lessons)
     if args.csv:
         with open(args.csv, "w", newline="") as handle:
@@ -233,6 +233,3 @@ def main(argv: list[str] | None = None) -> int:
     args.course = args.course.resolve()
     return args.run(args)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,8 +5,8 @@ The solution notebooks are written as jupytext percent scripts in ``lessons/NN_t
 of ``solutions/`` because nbgrader copies every non-notebook file of a lesson folder
 into the release, which would leak the answers.
 
-    python -m course_utils.authoring sync [--check]     lessons/*.py -> solutions/*.ipynb
-    python -m course_utils.authoring release [--check] [LESSON ...]   solutions/ -> notebooks/
+    python -m course_utils.instructor.authoring sync [--check]     lessons/*.py -> solutions/*.ipynb
+    python -m course_utils.instructor.authoring release [--check] [LESSON ...]   solutions/ -> notebooks/
 
 ``--check`` changes nothing and exits 1, naming the files, when they are out of date.
 """
@@ -21,7 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from course_utils.instructor.runner import venv_path
+
+ROOT = Path(__file__).resolve().parents[2]  # the clone (make sync and make release run from it)
 
 
 def lesson_sources(root: Path = ROOT) -> list[Path]:
@@ -73,8 +75,7 @@ def generate_release(lesson: str, course_root: Path) -> Path:
     Runs nbgrader as its own process with the environment's bin/ on PATH, since
     nbgrader calls the ``alembic`` executable to create the gradebook.
     """
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = {**os.environ, "PATH": venv_path()}
     result = subprocess.run(
         [sys.executable, "-m", "nbgrader", "generate_assignment", lesson, "--force", "--log-level=ERROR"],
         cwd=course_root, env=env, capture_output=True, text=True,
@@ -107,20 +108,21 @@ def release_differences(lesson: str, root: Path = ROOT) -> list[str]:
 
 
 def release(selected: list[str], check: bool, root: Path = ROOT) -> list[str]:
-    """Release the lessons into ``notebooks/`` (or with ``check``, list what is out of date)."""
-    problems = []
+    """Release the lessons into ``notebooks/`` and return their folders (with ``check``: change
+    nothing and return what is out of date)."""
+    found = []
     for lesson in selected or lessons(root):
         if not (root / "solutions" / lesson).is_dir():
             raise SystemExit(f"no lesson {lesson!r} in solutions/; lessons: {', '.join(lessons(root))}")
         if check:
-            problems += release_differences(lesson, root)
+            found += release_differences(lesson, root)
         else:
-            generate_release(lesson, root)
-    return problems
+            found.append(str(generate_release(lesson, root).relative_to(root)))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.authoring", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m course_utils.instructor.authoring", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_sync = sub.add_parser("sync", help="lessons/*.py -> solutions/*.ipynb")
     p_sync.add_argument("--check", action="store_true")
@@ -136,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         hint = "run `make release`" if args.check else "released"
     for line in stale:
         print(f"{line}: {hint}" if args.check else f"{hint}: {line}")
+    if args.check and not stale:
+        print("solutions/ in sync with lessons/" if args.command == "sync" else "notebooks/ in sync with solutions/")
     return 1 if (args.check and stale) else 0
 
 

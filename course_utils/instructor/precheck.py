@@ -1,0 +1,123 @@
+"""Every submitted file is read before nbgrader sees it.
+
+Empty files, non-JSON and non-notebooks are left out (the notebook scores zero, the reason
+is recorded); older nbformat versions are converted; duplicate or missing cell ids are
+renumbered (nbgrader can abort a whole run on them, issues #1083/#1941); a duplicated answer
+cell keeps nbgrader's metadata on its last copy only; a notebook under a wrong file name is
+renamed when its nbgrader cells say which notebook it is; extra notebooks are left out;
+suspicious answer code is flagged for review (:mod:`.flags`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from pathlib import Path
+
+from course_utils.instructor.flags import suspicious
+
+
+def grade_ids(nb) -> set[str]:
+    return {c.metadata.nbgrader["grade_id"] for c in nb.cells
+            if "grade_id" in c.get("metadata", {}).get("nbgrader", {})}
+
+
+def read_notebook(path: Path):
+    """(notebook as nbformat 4, notes) or (None, notes with the reason it is unusable)."""
+    import nbformat
+
+    data = path.read_bytes()
+    if not data.strip():
+        return None, [f"{path.name}: empty file"]
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return None, [f"{path.name}: not a notebook (not JSON: {error})"]
+    if not isinstance(raw, dict) or "nbformat" not in raw:
+        return None, [f"{path.name}: not a notebook (JSON without 'nbformat')"]
+    notes = []
+    try:
+        version = int(raw["nbformat"])
+        nb = nbformat.reads(json.dumps(raw), as_version=4, capture_validation_error={})
+    except Exception as error:  # nbformat raises many kinds for broken documents
+        return None, [f"{path.name}: not a readable notebook ({type(error).__name__}: {error})"]
+    if version != 4:
+        notes.append(f"{path.name}: converted from nbformat {version} to 4")
+    seen, renumbered = set(), 0
+    nb.nbformat_minor = max(nb.nbformat_minor, 5)
+    for cell in nb.cells:
+        if not cell.get("id") or cell.id in seen or not re.fullmatch(r"[a-zA-Z0-9-_]{1,64}", str(cell.id)):
+            cell.id = uuid.uuid4().hex[:12]
+            renumbered += 1
+        seen.add(cell.id)
+    if renumbered:
+        notes.append(f"{path.name}: {renumbered} missing or duplicate cell id(s) renumbered")
+    counts: dict[str, int] = {}
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid:
+            counts[gid] = counts.get(gid, 0) + 1
+    for gid, n in sorted(counts.items()):
+        if n > 1:  # keep nbgrader's metadata on the last copy only (nbgrader's own DeduplicateIds crashes here)
+            copies = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == gid]
+            for cell in copies[:-1]:
+                del cell.metadata["nbgrader"]
+            notes.append(f"{path.name}: cell {gid!r} appears {n} times (all run, the last one is graded)")
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as error:
+        return None, notes + [f"{path.name}: invalid notebook ({error.message})"]
+    return nb, notes
+
+
+def precheck(folder: Path, expected: dict[str, set[str]]):
+    """Check one student's submitted lesson folder.
+
+    ``expected`` maps each notebook name of the lesson (without ``.ipynb``) to its nbgrader
+    grade ids. Returns ``(notebooks, notes, flags)``: the usable notebooks by expected name,
+    what was changed or left out, and suspicious answer code for review.
+    """
+    notebooks, notes, flags, strays = {}, [], [], []
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+    for path in files:
+        if path.name == "timestamp.txt":  # nbgrader's own
+            continue
+        if "ipynb" not in path.name:  # lesson_a.ipynb.txt and the like are still read
+            notes.append(f"{path.name}: not a notebook, left out")
+            continue
+        nb, why = read_notebook(path)
+        notes += why
+        if nb is None:
+            continue
+        stem = path.name[: -len(".ipynb")] if path.name.endswith(".ipynb") else path.stem
+        if stem in expected and stem not in notebooks:
+            notebooks[stem] = nb
+        else:
+            strays.append((path.name, nb))
+    for name, nb in strays:
+        ids = grade_ids(nb)
+        match = max(expected, key=lambda n: len(expected[n] & ids), default=None)
+        if match and match not in notebooks and expected[match] & ids:
+            notebooks[match] = nb
+            notes.append(f"{name}: graded as {match}.ipynb (wrong file name)")
+        else:
+            notes.append(f"{name}: extra notebook, left out")
+    notes += [f"{name}.ipynb: missing, scores zero" for name in sorted(set(expected) - set(notebooks))]
+    for name, nb in notebooks.items():
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell.cell_type == "code" and not meta.get("locked"):
+                flags += [f"{name}.ipynb: {why}" for why in suspicious(cell.source)]
+    return notebooks, notes, sorted(set(flags))
+
+
+def fingerprint(*folders: Path) -> str:
+    """A hash of the files in ``folders`` (a submission and the lesson's source): unchanged means graded already."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file():
+                digest.update(str(path.relative_to(folder)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
