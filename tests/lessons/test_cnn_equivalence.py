@@ -78,3 +78,25 @@ def test_built_in_convolutions_agree_across_layouts():
     weight = torch.from_numpy(porting.conv_kernel_keras_to_torch(kernel))
     t_out = torch.nn.functional.conv2d(torch.from_numpy(x.transpose(0, 3, 1, 2)), weight, stride=2).numpy()
     np.testing.assert_allclose(t_out.transpose(0, 2, 3, 1), k_out, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("n,k,s", [(28, 3, 2), (27, 3, 2), (28, 4, 1), (9, 3, 3)])
+def test_keras_same_padding_is_torch_with_the_extra_zero_after(n, k, s):
+    """What section 3 teaches: Keras' padding="same" gives ceil(n / s) and pads floor(P/2) zeros
+    before, the rest after; PyTorch gets it with F.pad, and its symmetric padding differs."""
+    rng = np.random.default_rng(n + k + s)
+    x = rng.normal(size=(1, n, n, 2)).astype(np.float32)
+    kernel = rng.normal(size=(k, k, 2, 3)).astype(np.float32)
+    k_out = tf.nn.conv2d(x, kernel, s, "SAME").numpy()
+    n_out = -(-n // s)
+    total = max((n_out - 1) * s + k - n, 0)
+    before, after = total // 2, total - total // 2
+    assert k_out.shape == (1, n_out, n_out, 3)
+    t_x = torch.nn.functional.pad(torch.from_numpy(x.transpose(0, 3, 1, 2)), (before, after, before, after))
+    weight = torch.from_numpy(porting.conv_kernel_keras_to_torch(kernel))
+    t_out = torch.nn.functional.conv2d(t_x, weight, stride=s).numpy().transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(t_out, k_out, rtol=1e-4, atol=1e-4)
+    if before != after:  # PyTorch's symmetric padding: the same size here or not, never the same numbers
+        symmetric = torch.nn.functional.conv2d(torch.from_numpy(x.transpose(0, 3, 1, 2)), weight, stride=s,
+                                               padding=(before + after + 1) // 2).numpy().transpose(0, 2, 3, 1)
+        assert symmetric.shape != k_out.shape or np.abs(symmetric - k_out).max() > 1e-3
