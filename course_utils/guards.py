@@ -80,6 +80,14 @@ class _Search:
             return
         if id(value) in self.seen:
             return
+        wrapped = getattr(value, "python_function", None) if not isinstance(value, types.ModuleType) else None
+        if wrapped is None and not isinstance(value, types.ModuleType):
+            wrapped = getattr(value, "__wrapped__", None)  # functools.wraps and similar decorators
+        if wrapped is not None and inspect.isfunction(wrapped) and _user_defined(wrapped):
+            # tf.function and other decorators: the student's function is inside
+            self.seen.add(id(value))
+            self.value(wrapped, where)
+            return
         if isinstance(value, functools.partial):
             self.seen.add(id(value))
             self.value(value.func, where)

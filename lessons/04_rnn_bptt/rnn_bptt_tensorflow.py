@@ -26,9 +26,9 @@
 # The PyTorch notebook of this lesson has the same headings, data, seeds and exercises:
 # open them side by side to see both frameworks do the same thing.
 #
-# **Exercises** are marked *Exercise*. Write your code between the lines the stubs show,
-# delete `raise NotImplementedError()`, run the test cell below it, and press *Validate*
-# in the toolbar before you submit. The visible tests are a first check; the grader runs
+# **Exercises** are marked *Exercise*. In each answer cell, replace the lines
+# `# YOUR CODE HERE` and `raise NotImplementedError()` with your code, run the test cell
+# below it, and press *Validate* in the toolbar before you submit. The visible tests are a first check; the grader runs
 # more.
 
 # %% [markdown]
@@ -91,8 +91,11 @@ print(cu.device_report())
 
 # %% [markdown]
 # ### Exercise 1: one RNN step (2 points)
-# Write `rnn_step(x_t, h_prev, kernel, recurrent_kernel, bias)` returning $h_t$ with
-# TensorFlow operations, in the layout of `SimpleRNN`'s weights:
+# Write `rnn_step(x_t, h_prev, kernel, recurrent_kernel, bias)` returning $h_t$ **from
+# scratch**, with TensorFlow operations (matrix products, `tf.tanh`), in the layout of
+# `SimpleRNN`'s weights. Keras' recurrent layers and cells (`SimpleRNN`, `SimpleRNNCell`,
+# `keras.layers.RNN`) and `keras.backend.rnn` are what we check against, so the tests
+# refuse them.
 #
 # * `x_t`: (N, D) the inputs at this step; `h_prev`: (N, H) the previous state
 # * `kernel`: (D, H), `recurrent_kernel`: (H, H), `bias`: (H,)
@@ -123,6 +126,15 @@ x_t, h_prev = tf.constant(rng.normal(size=(2, 3)), tf.float32), tf.constant(rng.
 h_t = rnn_step(x_t, h_prev, cell.kernel, cell.recurrent_kernel, cell.bias)
 check_shape(h_t, (2, 4), name="rnn_step")
 check_close(h_t, cell(x_t, [h_prev])[0], rtol=1e-5, atol=1e-6, name="rnn_step against keras.layers.SimpleRNNCell")
+import keras.src.backend as _keras_backend
+
+from course_utils.guards import check_from_scratch
+# tf.function objects are checked through the Python function they wrap
+for _f in [rnn_step, *(v for v in list(globals().values()) if isinstance(v, tf.types.experimental.PolymorphicFunction))]:
+    check_from_scratch(getattr(_f, "python_function", _f), [keras.layers.RNN, keras.layers.SimpleRNN,
+                                                            keras.layers.SimpleRNNCell, keras.backend.rnn,
+                                                            _keras_backend.rnn, tf.compat.v1],
+                       name="rnn_step", allowed="Use matrix products and tf.tanh.")
 ### BEGIN HIDDEN TESTS
 rng = np.random.default_rng(1)
 for n, d, h in [(5, 2, 3), (1, 6, 6), (4, 1, 7)]:
@@ -140,9 +152,13 @@ for n, d, h in [(5, 2, 3), (1, 6, 6), (4, 1, 7)]:
 # call your `rnn_step`), carrying the state, and return **all** the states $h_1, \dots, h_T$
 # stacked along the time axis.
 #
-# * `x`: (N, T, D); `h0`: (N, H)
-# * returns (N, T, H): `out[:, t]` is $h_{t+1}$ (the state *after* reading `x[:, t]`), what
-#   `SimpleRNN(..., return_sequences=True)` returns.
+# Write it from scratch, as in Exercise 1 (no `SimpleRNN`, `SimpleRNNCell` or
+# `keras.backend.rnn`; `tf.scan` is fine).
+#
+# * `x`: (N, T, D); `h0`: (N, H), one row per sequence (Keras' layout for a state, the same
+#   as Exercise 5's)
+# * returns (N, T, H), in the inputs' dtype: `out[:, t]` is $h_{t+1}$ (the state *after*
+#   reading `x[:, t]`), what `SimpleRNN(..., return_sequences=True)` returns.
 
 # %% nbgrader={"grade": false, "grade_id": "rnn_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def rnn_forward(x, h0, kernel, recurrent_kernel, bias):
@@ -172,6 +188,15 @@ x, h0 = tf.constant(np.random.default_rng(0).normal(size=(2, 5, 3)), tf.float32)
 out = rnn_forward(x, h0, layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias)
 check_shape(out, (2, 5, 4), name="rnn_forward")
 check_close(out, layer(x), rtol=1e-5, atol=1e-6, name="rnn_forward against keras.layers.SimpleRNN")
+import keras.src.backend as _keras_backend
+
+from course_utils.guards import check_from_scratch
+# tf.function objects are checked through the Python function they wrap
+for _f in [rnn_forward, *(v for v in list(globals().values()) if isinstance(v, tf.types.experimental.PolymorphicFunction))]:
+    check_from_scratch(getattr(_f, "python_function", _f), [keras.layers.RNN, keras.layers.SimpleRNN,
+                                                            keras.layers.SimpleRNNCell, keras.backend.rnn,
+                                                            _keras_backend.rnn, tf.compat.v1],
+                       name="rnn_forward", allowed="Loop over the steps with matrix products and tf.tanh (or your rnn_step).")
 ### BEGIN HIDDEN TESTS
 rng = np.random.default_rng(2)
 for n, t, d, h in [(3, 7, 2, 5), (4, 4, 3, 4), (2, 1, 3, 3), (1, 12, 1, 6)]:  # N == T, T == 1, N == 1
@@ -179,8 +204,10 @@ for n, t, d, h in [(3, 7, 2, 5), (4, 4, 3, 4), (2, 1, 3, 3), (1, 12, 1, 6)]:  # 
     x, h0 = tf.constant(rng.normal(size=(n, t, d))), tf.constant(rng.normal(size=(n, h)))  # a non-zero h0 must be used
     expected = layer(x, initial_state=h0)
     got = rnn_forward(x, h0, layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias)
+    check_shape(got, (n, t, h), name=f"rnn_forward for N={n}, T={t}, D={d}, H={h}")
     check_close(got, expected, rtol=1e-6, atol=1e-8,
                 name=f"rnn_forward for N={n}, T={t} (is the state carried? are h_1..h_T returned, batch first?)")
+    assert got.dtype == tf.float64, f"rnn_forward should keep the inputs' dtype float64, got {got.dtype}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -231,7 +258,7 @@ print("h_T of the first sequence:", np.round(to_numpy(builtin[0, -1]), 5))
 #
 # * $\partial L/\partial a_t = \delta_t \odot (1 - h_t^2)$: the **derivative of tanh**,
 #   elementwise;
-# * one step back: $\delta_t \,\partial h_{t+1}/\partial h_t$ becomes, for a batch of rows,
+# * one step back: $\delta_{t+1} \,\partial h_{t+1}/\partial h_t$ becomes, for a batch of rows,
 #   $(\partial L/\partial a_{t+1})\, W_{hh}^\top$;
 # * the weights are shared, so their gradients are **sums over all time steps** (and over
 #   the batch):
@@ -248,7 +275,8 @@ print("h_T of the first sequence:", np.round(to_numpy(builtin[0, -1]), 5))
 # %% [markdown]
 # ### Exercise 3: BPTT by hand (4 points)
 # Write `rnn_backward(dh_out, x, h0, hs, recurrent_kernel)` for the RNN of Exercise 2, with
-# TensorFlow operations and **without automatic differentiation** (no `tf.GradientTape`).
+# TensorFlow operations and **without automatic differentiation**: no `tf.GradientTape`,
+# `tf.gradients` or anything from `tf.autodiff`, no numerical gradient; the tests refuse them.
 #
 # * `dh_out`: (N, T, H), $\partial \ell_t / \partial h_t$, the gradient reaching each
 #   state from its own output only (the direct part)
@@ -284,61 +312,74 @@ def rnn_backward(dh_out, x, h0, hs, recurrent_kernel):
 
 
 # %% nbgrader={"grade": true, "grade_id": "rnn_backward_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-def _tape_bptt(dh_out, x, h0, kernel, recurrent_kernel, bias):
-    """The reference: tf.GradientTape on the unrolled RNN, for the loss sum(dh_out * hs)."""
-    with tf.GradientTape() as tape:
-        tape.watch([kernel, recurrent_kernel, bias, h0])
-        h, states = h0, []
-        for t in range(x.shape[1]):
-            h = tf.tanh(x[:, t] @ kernel + h @ recurrent_kernel + bias)
-            states.append(h)
-        loss = tf.reduce_sum(dh_out * tf.stack(states, axis=1))
-    g = tape.gradient(loss, [kernel, recurrent_kernel, bias, h0, states])
-    return tf.stack(states, axis=1), {"kernel": g[0], "recurrent_kernel": g[1], "bias": g[2], "h0": g[3],
-                                      "dh": tf.stack(g[4], axis=1)}
+from course_utils.checks import numerical_gradient as _numerical_gradient
+from course_utils.guards import check_from_scratch
 
+
+def _reference_bptt(dh_out, x, h0, kernel, recurrent_kernel, bias):
+    """The reference: tf.GradientTape through a SimpleRNN holding these weights, for the loss
+    sum(dh_out * hs). The total dL/dh_t is the direct part plus the gradient of the later terms
+    with respect to the state a run of the layer from step t + 1 starts from."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        layer = keras.layers.SimpleRNN(kernel.shape[1], return_sequences=True, dtype=x.dtype.name)
+        layer.build((None, None, kernel.shape[0]))
+    layer.set_weights([kernel.numpy(), recurrent_kernel.numpy(), bias.numpy()])
+    with tf.GradientTape() as tape:
+        tape.watch(h0)
+        hs = layer(x, initial_state=h0)
+        loss = tf.reduce_sum(dh_out * hs)
+    g = tape.gradient(loss, [layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias, h0])
+    dh = [dh_out[:, t] for t in range(x.shape[1])]
+    for t in range(x.shape[1] - 1):
+        h_t = hs[:, t]
+        with tf.GradientTape() as tape:
+            tape.watch(h_t)
+            later = layer(x[:, t + 1:], initial_state=h_t)
+            loss = tf.reduce_sum(dh_out[:, t + 1:] * later)
+        dh[t] = dh[t] + tape.gradient(loss, h_t)
+    return hs, {"kernel": g[0], "recurrent_kernel": g[1], "bias": g[2], "h0": g[3], "dh": tf.stack(dh, axis=1)}
+
+
+# tf.function objects are checked through the Python function they wrap
+for _f in [rnn_backward, *(v for v in list(globals().values()) if isinstance(v, tf.types.experimental.PolymorphicFunction))]:
+    check_from_scratch(getattr(_f, "python_function", _f), [tf.GradientTape, tf.GradientTape.gradient, tf.gradients,
+                                                            tf.autodiff, tf.autodiff.ForwardAccumulator, tf.compat.v1,
+                                                            _numerical_gradient],
+                       name="rnn_backward", allowed="Compute the gradients by hand with TensorFlow operations.")
 rng = np.random.default_rng(0)
 N, T, D, H = 2, 4, 3, 5
 x, h0 = tf.constant(rng.normal(size=(N, T, D))), tf.constant(rng.normal(size=(N, H)))
 kernel, recurrent_kernel, bias = (tf.constant(rng.normal(size=(D, H))), tf.constant(rng.normal(size=(H, H)) * 0.5),
                                   tf.constant(rng.normal(size=H)))
 dh_out = tf.constant(rng.normal(size=(N, T, H)))
-hs, expected = _tape_bptt(dh_out, x, h0, kernel, recurrent_kernel, bias)
+hs, expected = _reference_bptt(dh_out, x, h0, kernel, recurrent_kernel, bias)
 got = rnn_backward(dh_out, x, h0, hs, recurrent_kernel)
 for key in ("kernel", "recurrent_kernel", "bias", "h0", "dh"):
     check_close(got[key], expected[key], rtol=1e-5, atol=1e-6, name=f"rnn_backward(...)[{key!r}]")
 ### BEGIN HIDDEN TESTS
-def _without_tape(fn, *args):
-    """Run the student's function with tf.GradientTape switched off, so it must work by hand."""
-    saved = tf.GradientTape
-    class _Refuse:
-        def __init__(self, *a, **k):
-            raise AssertionError("rnn_backward must compute the gradients by hand, without tf.GradientTape")
-    tf.GradientTape = _Refuse
-    try:
-        return fn(*args)
-    finally:
-        tf.GradientTape = saved
-
 rng = np.random.default_rng(3)
 cases = [(3, 6, 2, 4, "random"), (4, 4, 4, 4, "random"), (2, 1, 3, 3, "random"), (1, 8, 1, 6, "last step only"),
-         (3, 5, 2, 4, "first step only")]
+         (3, 5, 2, 4, "first step only"), (2, 7, 3, 5, "large weights"), (5, 3, 2, 2, "float32")]
 for n, t, d, h, where in cases:
-    x, h0 = tf.constant(rng.normal(size=(n, t, d))), tf.constant(rng.normal(size=(n, h)))
-    kernel, bias = tf.constant(rng.normal(size=(d, h))), tf.constant(rng.normal(size=h) * 0.3)
-    recurrent_kernel = tf.constant(rng.normal(size=(h, h)) * 0.8)  # not symmetric: R and R^T differ
+    dtype = tf.float32 if where == "float32" else tf.float64
+    x, h0 = tf.constant(rng.normal(size=(n, t, d)), dtype), tf.constant(rng.normal(size=(n, h)), dtype)
+    kernel, bias = tf.constant(rng.normal(size=(d, h)), dtype), tf.constant(rng.normal(size=h) * 0.3, dtype)
+    scale = 2.0 if where == "large weights" else 0.8
+    recurrent_kernel = tf.constant(rng.normal(size=(h, h)) * scale, dtype)  # not symmetric: R and R^T differ
     dh_np = rng.normal(size=(n, t, h))
     if where == "last step only":  # the gradient must travel back through all the steps
         dh_np[:, :-1] = 0
     if where == "first step only":  # nothing flows back from later steps
         dh_np[:, 1:] = 0
-    dh_out = tf.constant(dh_np)
-    hs, expected = _tape_bptt(dh_out, x, h0, kernel, recurrent_kernel, bias)
-    got = _without_tape(rnn_backward, dh_out, x, h0, hs, recurrent_kernel)
+    dh_out = tf.constant(dh_np, dtype)
+    hs, expected = _reference_bptt(dh_out, x, h0, kernel, recurrent_kernel, bias)
+    got = rnn_backward(dh_out, x, h0, hs, recurrent_kernel)
+    tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == tf.float32 else {"rtol": 1e-6, "atol": 1e-8}
     for key, shape in [("kernel", (d, h)), ("recurrent_kernel", (h, h)), ("bias", (h,)), ("h0", (n, h)), ("dh", (n, t, h))]:
         assert key in got, f"rnn_backward should return a dict with the key {key!r}"
         check_shape(got[key], shape, name=f"rnn_backward(...)[{key!r}]")
-        check_close(got[key], expected[key], rtol=1e-5, atol=1e-6,
+        check_close(got[key], expected[key], **tol,
                     name=f"rnn_backward(...)[{key!r}] for N={n}, T={t}, D={d}, H={h}, loss on the {where}")
 ### END HIDDEN TESTS
 
@@ -401,28 +442,48 @@ for name in params:
 # %% [markdown]
 # ## 3. Vanishing and exploding gradients
 # Unroll the recursion for $\delta_t$ with a loss on the last step only: the gradient
-# reaching step $t$ is the last one multiplied by one **Jacobian per step** in between
-# (written for column vectors, as in most texts),
+# reaching step $t$ is the last one multiplied by one **Jacobian per step** in between. With
+# the gradient as a row vector and $J_k = \partial h_k/\partial h_{k-1}$ (written for one
+# sequence with $h_k$ a column vector, as in most texts; $W_{hh}$ is still the matrix of
+# section 1, so its transpose appears),
 #
-# $$ \frac{\partial L}{\partial h_t} = \frac{\partial L}{\partial h_T}\,
-#    \prod_{k=t+1}^{T} \frac{\partial h_k}{\partial h_{k-1}},\qquad
-#    \frac{\partial h_k}{\partial h_{k-1}} = \operatorname{diag}\!\big(1 - h_k^2\big)\, W_{hh}^\top. $$
+# $$ \frac{\partial L}{\partial h_t} = \frac{\partial L}{\partial h_T}\, J_T\, J_{T-1} \cdots J_{t+1},\qquad
+#    J_k = \frac{\partial h_k}{\partial h_{k-1}} = \operatorname{diag}\!\big(1 - h_k^2\big)\, W_{hh}^\top: $$
 #
-# A product of $T - t$ matrices behaves like a power. If the Jacobians shrink vectors (the
-# **spectral radius** of $W_{hh}$, its largest $|\lambda|$, below 1, and $1 - h_k^2 \le 1$
-# only shrinks further), the gradient decays **exponentially** with the distance $T - t$:
-# it **vanishes**, and the first steps of a long sequence receive no learning signal. If they
-# stretch vectors (spectral radius above 1, states away from saturation), it grows
-# exponentially: it **explodes**, and one update can throw the weights far away. Only near
-# 1 does a signal survive many steps, and a tanh RNN cannot stay there by itself.
+# the Jacobian of the last step comes first, next to $\partial L/\partial h_T$, the one of
+# step $t+1$ last. How big can such a product get?
+#
+# * **A sufficient condition for vanishing** (Pascanu, Mikolov and Bengio, 2013): each
+#   $J_k$ stretches a vector by at most $\sigma_{\max}(W_{hh})$, the **largest singular
+#   value** of $W_{hh}$ (tanh's derivative $1 - h_k^2 \le 1$ can only shrink it further). If
+#   $\sigma_{\max} < 1$, then $\lVert \partial L/\partial h_t \rVert \le
+#   \sigma_{\max}^{T-t}\, \lVert \partial L/\partial h_T \rVert$: the gradient decays
+#   **exponentially** with the distance $T - t$, it **vanishes**, and the first steps of a
+#   long sequence receive no learning signal. (So $\sigma_{\max} > 1$ is necessary for it
+#   to explode.)
+# * **The spectral radius** $\rho(W_{hh})$, the largest $|\lambda|$, is what governs *long*
+#   products in the near-linear regime (small states, $J_k \approx W_{hh}^\top$): the size
+#   of $W_{hh}^n$ grows or shrinks like $\rho^n$ as $n$ grows. Below 1 the gradient
+#   eventually vanishes; above 1 (states away from saturation) it grows exponentially: it
+#   **explodes**, and one update can throw the weights far away. But $\rho \le
+#   \sigma_{\max}$, and a non-symmetric $W_{hh}$ with $\rho < 1$ can still stretch a vector
+#   in one step, or over a few: the bound of the first point does not hold for $\rho$.
+#
+# Only near 1 does a signal survive many steps, and a tanh RNN cannot stay there by itself.
 #
 # We measure it: 100 steps, the same random $W_{hh}$ scaled to several spectral radii,
 # small inputs so that the states stay in tanh's near-linear range, and your
-# `rnn_backward` to get $\lVert \partial L/\partial h_t \rVert$ at every step.
+# `rnn_backward` to get $\lVert \partial L/\partial h_t \rVert$ at every step. First
+# both numbers of each $W_{hh}$: the largest singular value is well above the spectral
+# radius (about 1.6 times it for this matrix).
 
 # %%
 STEPS, HIDDEN = 100, 32
 RADII = [0.5, 0.9, 1.0, 1.1, 1.5, 3.0]
+for radius in RADII:
+    W = sequences.random_rnn_weights(1, HIDDEN, spectral_radius=radius, input_scale=0.1, seed=SEED)["W_hh"]
+    print(f"spectral radius {np.abs(np.linalg.eigvals(W)).max():.2f}, "
+          f"largest singular value {np.linalg.svd(W, compute_uv=False)[0]:.2f}")
 x_long = tf.constant(np.random.default_rng(SEED).normal(size=(16, STEPS, 1)))
 readout = tf.constant(np.random.default_rng(SEED + 1).normal(size=HIDDEN))
 grad_norms = {}
@@ -447,8 +508,10 @@ for radius, norms in grad_norms.items():
     print(f"spectral radius {radius}: ||dL/dh_1|| / ||dL/dh_100|| = {norms[0] / norms[-1]:9.2e}, per step x{gain:.3f}")
 
 # %% [markdown]
-# Read the plot from right to left, the way the gradient travels. Below 1 the gradient
-# falls by a constant factor per step: after 100 steps nothing is left, so the network
+# Read the plot from right to left, the way the gradient travels. At radius 0.5 the largest
+# singular value (0.82) is below 1 too, and the bound guarantees the decay. At 0.9 it is
+# 1.47: no guarantee from the bound, yet over many steps the spectral radius wins. Below 1
+# the gradient falls by a roughly constant factor per step: after 100 steps nothing is left, so the network
 # cannot learn that something early in the sequence mattered. At 1 it survives, slowly
 # nibbled at by tanh's derivative $1 - h_k^2 < 1$; just above 1 it grows. Far above 1 (3
 # here) the states move chaotically and the gradient reaching the first steps is many
@@ -483,10 +546,13 @@ for radius, norms in grad_norms.items():
 
 # %% [markdown]
 # ### Exercise 4: clipping by global norm (3 points)
-# Write `clip_by_global_norm(grads, max_norm)`: `grads` is a list of tensors of any shapes;
-# return `(clipped, total_norm)`, a list of new tensors and the global norm **before**
-# clipping, like `tf.clip_by_global_norm` (which you may not call). When the global norm is
-# at most `max_norm`, the gradients come back unchanged (all-zero gradients included).
+# Write `clip_by_global_norm(grads, max_norm)`: `grads` is a list of tensors of any shapes
+# (float32 or float64); return `(clipped, total_norm)`, a list of tensors of the same shapes
+# and dtypes and the global norm **before** clipping (a tensor or a float), like
+# `tf.clip_by_global_norm`. Write the scaling yourself: TensorFlow's clipping functions
+# (`tf.clip_by_global_norm`, `tf.clip_by_norm`) are refused; a norm function (`tf.norm`,
+# `tf.linalg.global_norm`) is fine. When the global norm is at most `max_norm`, the
+# gradients come back unchanged (all-zero gradients included).
 
 # %% nbgrader={"grade": false, "grade_id": "clip_by_global_norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def clip_by_global_norm(grads, max_norm):
@@ -505,6 +571,11 @@ clipped, total = clip_by_global_norm(grads, 1.0)
 check_close(total, 5.0, name="the global norm of [3, 0] and [[0], [4]]")
 check_close(clipped[0], [0.6, 0.0], name="the first clipped tensor")
 check_close(clipped[1], [[0.0], [0.8]], name="the second clipped tensor")
+from course_utils.guards import check_from_scratch
+# tf.function objects are checked through the Python function they wrap
+for _f in [clip_by_global_norm, *(v for v in list(globals().values()) if isinstance(v, tf.types.experimental.PolymorphicFunction))]:
+    check_from_scratch(getattr(_f, "python_function", _f), [tf.clip_by_global_norm, tf.clip_by_norm, tf.compat.v1],
+                       name="clip_by_global_norm", allowed="Compute the scale and multiply the tensors by it.")
 ### BEGIN HIDDEN TESTS
 rng = np.random.default_rng(4)
 def _tensor(*shape, scale=1.0):
@@ -516,21 +587,18 @@ cases = [
     ([tf.fill((3,), 0.4), tf.fill((4,), 0.4)], 1.0),                 # each tensor below 1, together above
     ([_tensor(6, scale=100)], 2.5),                                   # a single tensor
     ([tf.zeros(3), tf.zeros((2, 2))], 1.0),                           # all zero
+    ([tf.constant([3.0, 4.0])], 5.0),                                 # exactly at the threshold
+    ([tf.constant(rng.normal(size=(3, 2)) * 3), tf.constant(rng.normal(size=4))], 0.5),  # float64
 ]
-saved_clip = tf.clip_by_global_norm
-def _refuse(*args, **kwargs):
-    raise AssertionError("clip_by_global_norm must be written from scratch, without tf.clip_by_global_norm")
 for grads, max_norm in cases:
-    expected, expected_total = saved_clip(grads, max_norm)
-    tf.clip_by_global_norm = _refuse
-    try:
-        clipped, total = clip_by_global_norm(grads, max_norm)
-    finally:
-        tf.clip_by_global_norm = saved_clip
+    expected, expected_total = tf.clip_by_global_norm(grads, max_norm)
+    clipped, total = clip_by_global_norm(grads, max_norm)
     check_close(float(total), float(expected_total), rtol=1e-5, atol=1e-6,
                 name=f"the global norm (before clipping) of tensors of shapes {[tuple(g.shape) for g in grads]}")
     assert len(clipped) == len(grads), f"clip_by_global_norm should return {len(grads)} tensors, got {len(clipped)}"
     for i, (c, e) in enumerate(zip(clipped, expected)):
+        check_shape(c, tuple(e.shape), name=f"clipped tensor {i}")
+        assert tf.convert_to_tensor(c).dtype == e.dtype, f"clipped tensor {i} should keep its dtype {e.dtype.name}"
         check_close(c, e, rtol=1e-5, atol=1e-6, name=f"clipped tensor {i} (max_norm={max_norm}, global norm {float(expected_total):.3g})")
 ### END HIDDEN TESTS
 
@@ -560,6 +628,9 @@ for name, clipped in [("global norm", ours), ("per tensor", [tf.clip_by_norm(g, 
 # the weights so far that the loss explodes and soon becomes `nan`. The same run with the
 # optimizer's `global_clipnorm=1.0` stays stable. Both runs start from the same weights,
 # `random_rnn_weights(..., spectral_radius=3.0, seed=SEED)`, as in the PyTorch notebook.
+# (PyTorch's `nn.RNN` has two bias vectors that would both learn; the PyTorch notebook
+# freezes the second at zero, so that every training run there trains this same network
+# with its one bias.)
 
 # %%
 DEMO_EPOCHS = pick(smoke=3, standard=10, full=10)
@@ -617,14 +688,17 @@ plt.show()
 # too slow and too much memory. **Truncated BPTT** cuts the series into chunks of $L$ steps:
 #
 # 1. run the RNN over a chunk, starting from the state the previous chunk ended in
-#    (the state is **carried**: the network still sees the whole past in the forward pass);
+#    (the state is **carried**: in the forward pass the network still sees everything its
+#    stream has read since the stream began);
 # 2. backpropagate through this chunk only: the state handed to the next chunk is
 #    **cut** from the graph (`tf.stop_gradient`), so gradients flow back at most $L$ steps;
 # 3. update the weights, and go on with the next chunk.
 #
 # `sequences.truncated_bptt_chunks` lays the series out for this: B parallel streams, cut
 # into chunks so that chunk $k+1$ of each stream continues chunk $k$; the targets are the
-# inputs shifted by one step.
+# inputs shifted by one step. The streams are consecutive pieces of the one series: the
+# first starts at its beginning, each later one starts mid-series from a zero state, so it
+# does not see the years before its start, and its first predictions lack that context.
 
 # %%
 years, sunspots = load_sunspots()
@@ -648,14 +722,17 @@ print("chunks (K, B, L, D):", x_chunks.shape, "- chunk 1 of stream 0 continues c
 # ### Exercise 5: carry the state, cut the graph (3 points)
 # Write `forward_in_chunks(layer, x, chunk_length, h0=None)`: run a Keras
 # `SimpleRNN(H, return_sequences=True, return_state=True)` over x (N, T, D) one chunk of
-# `chunk_length` steps at a time (the last chunk may be shorter). Each chunk starts from the
-# final state of the previous one, **cut from the graph** with `tf.stop_gradient`; the first
-# starts from `h0` (`None` means zeros, as for the layer). Call the layer as
-# `outputs, state = layer(chunk, initial_state=state)`. Return `(outputs, h_last)`: all
-# chunks' outputs concatenated along time, (N, T, H), and the final state (N, H).
+# `chunk_length` steps at a time: steps `0 .. L-1`, then `L .. 2L-1`, and so on (the last
+# chunk may be shorter). Each chunk starts from the final state of the previous one, **cut
+# from the graph** with `tf.stop_gradient`; the first starts from `h0` (`None` means zeros,
+# as for the layer; cutting `h0` as well is fine). States have Keras' layout **(N, H)**.
+# Call the layer as `outputs, state = layer(chunk, initial_state=state)`. Return
+# `(outputs, h_last)`: all chunks' outputs concatenated along time, (N, T, H), and the final
+# state, (N, H).
 #
 # The outputs are then exactly those of one pass over the whole sequence, but a loss on
-# one chunk sends gradients only into that chunk's inputs.
+# one chunk sends gradients only into that chunk's inputs (and into the weights through
+# that chunk's steps): the test checks the gradients too, against truncated BPTT done right.
 
 # %% nbgrader={"grade": false, "grade_id": "forward_in_chunks", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def forward_in_chunks(layer, x, chunk_length, h0=None):
@@ -672,53 +749,80 @@ def forward_in_chunks(layer, x, chunk_length, h0=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "forward_in_chunks_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-def _stateful_rnn(d, h, dtype="float32", seed=0):
+def _stateful_rnn(d, h, dtype="float32", seed=0, recurrent_scale=1.0):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         layer = keras.layers.SimpleRNN(h, return_sequences=True, return_state=True, dtype=dtype, seed=seed)
         layer.build((None, None, d))
     layer.cell.bias.assign(np.random.default_rng(seed).normal(size=h) * 0.5)
+    layer.cell.recurrent_kernel.assign(layer.cell.recurrent_kernel * recurrent_scale)
     return layer
 
 layer = _stateful_rnn(2, 3)
 x = tf.constant(np.random.default_rng(0).normal(size=(4, 12, 2)), tf.float32)
-outputs, h_last = forward_in_chunks(layer, x, 4)
+with tf.GradientTape() as tape:
+    tape.watch(x)
+    outputs, h_last = forward_in_chunks(layer, x, 4)
+    last_chunk_loss = tf.reduce_sum(outputs[:, 8:])
 full_outputs, full_h = layer(x)
 check_shape(outputs, (4, 12, 3), name="the outputs of forward_in_chunks")
 check_close(outputs, full_outputs, rtol=1e-5, atol=1e-6, name="the outputs (is the state carried from chunk to chunk?)")
+check_shape(h_last, (4, 3), name="h_last (Keras' layout (N, H))")
+check_close(h_last, full_h, rtol=1e-5, atol=1e-6, name="h_last")
+# the key idea: a loss on the last chunk (steps 8-11) reaches its own inputs, none before
+x_grad = tape.gradient(last_chunk_loss, x)
+assert x_grad is not None and bool(tf.reduce_all(tf.reduce_sum(tf.abs(x_grad[:, 8:]), axis=(0, 2)) > 0)), \
+    "a loss on the last chunk must send gradients into each of that chunk's inputs"
+check_close(x_grad[:, :8], np.zeros((4, 8, 2)),
+            name="the gradient reaching the inputs of the first two chunks (is the state cut between chunks?)")
 ### BEGIN HIDDEN TESTS
-def _input_grads(layer, x, chunk_length, h0, last):
-    """Gradient of a loss on the last `last` outputs with respect to the inputs (and h0)."""
+def _truncated_reference(layer, x, chunk_length, h0):
+    """Truncated BPTT done right: each chunk run from the true state at its start, cut
+    (h0 itself for the first chunk)."""
+    states = tf.stop_gradient(layer(x, initial_state=h0)[0])
+    outputs = []
+    for start in range(0, x.shape[1], chunk_length):
+        h = h0 if start == 0 else states[:, start - 1]
+        outputs.append(layer(x[:, start:start + chunk_length], initial_state=h)[0])
+    return tf.concat(outputs, axis=1)
+
+
+def _gradients(fn, layer, x, chunk_length, h0, weights):
+    """Gradients of sum(weights * outputs) for the inputs and the layer's weights."""
     with tf.GradientTape() as tape:
         tape.watch(x)
-        if h0 is not None:
-            tape.watch(h0)
-        outputs, _ = forward_in_chunks(layer, x, chunk_length, h0)
-        loss = tf.reduce_sum(outputs[:, -last:] ** 2)
-    if h0 is None:
-        return tape.gradient(loss, x), None
-    return tape.gradient(loss, [x, h0])
+        loss = tf.reduce_sum(weights * fn(layer, x, chunk_length, h0))
+    return tape.gradient(loss, [x, *layer.trainable_weights])
+
+
+def _chunked_outputs(layer, x, chunk_length, h0):
+    return forward_in_chunks(layer, x, chunk_length, h0)[0]
+
 
 rng = np.random.default_rng(5)
-for n, t, d, h, chunk in [(3, 10, 2, 4, 4), (2, 9, 3, 3, 3), (2, 5, 1, 2, 8), (1, 7, 2, 3, 1)]:
-    layer = _stateful_rnn(d, h, "float64", seed=t)
-    x, h0 = tf.constant(rng.normal(size=(n, t, d))), tf.constant(rng.normal(size=(n, h)))
+for n, t, d, h, chunk, start in [(3, 10, 2, 4, 4, "h0"), (2, 9, 3, 3, 3, "h0"), (2, 5, 1, 2, 8, "h0"),
+                                 (1, 7, 2, 3, 1, "h0"), (3, 6, 2, 3, 6, "h0"), (2, 11, 2, 4, 5, "zeros"),
+                                 (4, 8, 3, 5, 2, "zeros")]:
+    layer = _stateful_rnn(d, h, "float64", seed=t, recurrent_scale=1.5)  # gradients that reach far back are large enough to see
+    x = tf.constant(rng.normal(size=(n, t, d)))
+    h0 = tf.constant(rng.normal(size=(n, h))) if start == "h0" else None
     expected_out, expected_h = layer(x, initial_state=h0)
     got_out, got_h = forward_in_chunks(layer, x, chunk, h0)
+    what = f"T={t}, chunk_length={chunk}, h0={'given' if h0 is not None else 'None'}"
+    check_shape(got_out, (n, t, h), name=f"the outputs for {what}")
     check_close(got_out, expected_out, rtol=1e-6, atol=1e-8,
-                name=f"the outputs for T={t}, chunk_length={chunk} (state carried? last chunk kept? h0 used?)")
-    check_close(tf.reshape(got_h, (n, h)), expected_h, rtol=1e-6, atol=1e-8, name=f"h_last for T={t}, chunk_length={chunk}")
-    last = t - (t - 1) // chunk * chunk  # the length of the last chunk
-    x_grad, h0_grad = _input_grads(layer, x, chunk, h0, last)
-    assert x_grad is not None and float(tf.reduce_sum(tf.abs(x_grad[:, -last:]))) > 0, \
-        "a loss on the last chunk must send gradients into that chunk's inputs"
-    if t > chunk:
-        check_close(x_grad[:, :-last], np.zeros((n, t - last, d)),
-                    name=f"gradients reaching earlier chunks (T={t}, chunk_length={chunk}: is the state cut with tf.stop_gradient?)")
-        assert h0_grad is None or float(tf.reduce_sum(tf.abs(h0_grad))) == 0, "no gradient may reach h0 through a cut state"
-    x_grad, _ = _input_grads(layer, x, chunk, None, t)  # h0=None works, and a loss on everything reaches every step
-    assert bool(tf.reduce_all(tf.reduce_sum(tf.abs(x_grad), axis=(0, 2)) > 0)), \
-        "each chunk's inputs get gradients from that chunk's outputs"
+                name=f"the outputs for {what} (state carried? last chunk kept? h0 used?)")
+    check_shape(got_h, (n, h), name=f"h_last for {what} (Keras' layout (N, H))")
+    check_close(got_h, expected_h, rtol=1e-6, atol=1e-8, name=f"h_last for {what}")
+    weights = tf.constant(rng.normal(size=(n, t, h)))
+    expected_grads = _gradients(_truncated_reference, layer, x, chunk, h0, weights)
+    got_grads = _gradients(_chunked_outputs, layer, x, chunk, h0, weights)
+    names = ["the inputs x"] + [f"the layer's {w.name}" for w in layer.trainable_weights]
+    for name, g, e in zip(names, got_grads, expected_grads):
+        assert g is not None, f"no gradient reaches {name} ({what})"
+        check_close(g, e, rtol=1e-6, atol=1e-8,
+                    name=f"the gradient of a loss on all outputs for {name} ({what}: is the graph cut exactly "
+                         f"between chunks, every L steps from the start, and nowhere else?)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -778,9 +882,11 @@ plt.show()
 # memorise them. 100 epochs, or a validation period for early stopping, avoid that.)
 #
 # ## 6. The adding problem: where a simple RNN stops
-# The adding problem (Hochreiter and Schmidhuber, 1997) tests long memory directly. Each
-# step carries two numbers: a random value in [0, 1) and a marker, which is 1 at exactly two
-# steps, one in each half of the sequence. The target is the **sum of the two marked
+# The adding problem (Hochreiter and Schmidhuber, 1997) tests long memory directly. We use
+# the variant of Le, Jaitly and Hinton (2015), not the original one (values in [-1, 1], the
+# markers among the first steps, a rescaled target). Each step carries two numbers: a
+# random value in [0, 1) and a marker, which is 1 at exactly two steps, one placed at
+# random in each half of the sequence. The target is the **sum of the two marked
 # values**. To solve it the network must notice the first marked value, keep it in its
 # state for up to $T$ steps, and add the second. Always answering 1 (the mean) gives an MSE
 # of 1/6 ≈ 0.167: anything above that has learned nothing.
@@ -853,9 +959,10 @@ for length, final in zip(LENGTHS, finals):
 # * BPTT is backpropagation on the unrolled network: the gradient into $h_t$ is its own
 #   output's plus the one flowing back from $h_{t+1}$ through the tanh's derivative and
 #   $W_{hh}$; the shared weights' gradients are sums over time.
-# * The gradient reaching an early step is a product of Jacobians: it vanishes or explodes
-#   exponentially with the distance, depending on the spectral radius of $W_{hh}$ and on
-#   saturation.
+# * The gradient reaching an early step is a product of Jacobians $J_T \cdots J_{t+1}$: a
+#   largest singular value of $W_{hh}$ below 1 guarantees that it vanishes; over long
+#   distances in the near-linear regime the spectral radius decides whether it vanishes or
+#   explodes exponentially, and saturation shrinks it further.
 # * Clipping by global norm bounds the update and keeps its direction
 #   (`tf.clip_by_global_norm`, `global_clipnorm=`; `clipnorm=` clips each variable
 #   separately); it stops explosions, not vanishing.

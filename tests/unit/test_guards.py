@@ -102,6 +102,10 @@ def test_tensorflow_answers_are_checked_the_same_way():
               "mp = keras.layers.MaxPool2D(2)\ndef pool(x):\n    return mp(x)\n",
               "m = tf.nn.max_pool2d\ndef pool(x):\n    return m(x, 2, 2, 'VALID')\n",
               "def pool(x):\n    return keras.ops.max_pool(x, 2)\n"]
+    cheats.append("@tf.function\ndef helper(x):\n    return tf.nn.max_pool2d(x, 2, 2, 'VALID')\n"
+                  "def pool(x):\n    return helper(x)\n")
+    cheats.append("import functools\ndef deco(f):\n    @functools.wraps(f)\n    def inner(*a):\n        return f(*a)\n"
+                  "    return inner\n@deco\ndef pool(x):\n    return tf.nn.max_pool2d(x, 2, 2, 'VALID')\n")
     for source in cheats:
         assert forbidden_uses(answer(source, TF_SETUP), TF_POOLS), source
     plain = answer("""
