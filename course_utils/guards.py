@@ -40,6 +40,23 @@ _STORES = {"STORE_FAST", "STORE_NAME", "STORE_DEREF", "STORE_GLOBAL"}
 _LOCALS = {"LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE", "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR"}
 
 
+def _module(dotted: str):
+    """The module ``import dotted`` names, if already imported: from sys.modules, or by
+    attributes from its package (TensorFlow's API modules live under other names)."""
+    found = sys.modules.get(dotted)
+    if found is None:
+        parts = dotted.split(".")
+        found = sys.modules.get(parts[0])
+        for part in parts[1:]:
+            if found is None:
+                break
+            try:
+                found = getattr(found, part)
+            except Exception:  # noqa: BLE001
+                found = None
+    return found
+
+
 def _user_defined(value) -> bool:
     """Defined in the notebook (``__main__``), not in a library: followed recursively."""
     module = getattr(value, "__module__", None) if not isinstance(value, types.ModuleType) else None
@@ -182,18 +199,18 @@ class _Search:
             elif op == "IMPORT_NAME":
                 # `import a.b.c as d` pushes the package a, then walks .b.c with IMPORT_FROM;
                 # `from a.b import c` pushes a.b and takes each name from it
-                leaf = sys.modules.get(str(arg))
+                leaf = _module(str(arg))
                 if leaf is not None:
                     self.value(leaf, str(arg))
                 if str(arg).split(".")[0] == "importlib":
                     self.flag(f"import {arg} (a dynamic lookup)")
                 walk = previous_constant is None and "." in str(arg)
-                imported = sys.modules.get(str(arg).split(".")[0]) if walk else leaf
+                imported = _module(str(arg).split(".")[0]) if walk else leaf
                 chain_value, chain_name, have_chain = leaf, str(arg), leaf is not None
             elif op == "IMPORT_FROM":
                 found = getattr(imported, str(arg), None) if imported is not None else None
                 if found is None and imported is not None:
-                    found = sys.modules.get(f"{imported.__name__}.{arg}")
+                    found = _module(f"{getattr(imported, '__name__', '')}.{arg}")
                 if walk:
                     imported = found
                 chain_value, chain_name, have_chain = found, f"{arg}", found is not None

@@ -109,10 +109,12 @@ def install_configs(s: Settings) -> None:
 
 # ------------------------------------------------------------------ folders and accounts
 def make_exchange(path: Path) -> None:
-    """nbgrader's exchange: created by root, writable by everyone (nbgrader sets the
-    permissions of what it puts inside: inbound is write-only for students)."""
+    """nbgrader's exchange: created by root, writable by everyone, with the sticky bit (1777,
+    like /tmp): only a folder's owner may remove or rename it, so a student cannot move the
+    course's folder aside and put a fake released assignment in its place. nbgrader sets the
+    permissions of what it puts inside (inbound is write-only for students)."""
     path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o777)
+    os.chmod(path, 0o1777)
 
 
 def make_state_dir(s: Settings) -> None:

@@ -95,6 +95,7 @@ SYSTEM_PACKAGES = {
     "postgresql": "/usr/lib/postgresql",  # the gradebook and the hub's database
     "npm": "/usr/bin/npm",  # JupyterHub's proxy, configurable-http-proxy, from deploy/package.json
     "dataset-fashion-mnist": "/usr/share/datasets/fashion-mnist",  # the data comparison test
+    "bubblewrap": "/usr/bin/bwrap",  # the grading sandbox (course_utils.instructor.isolation; README, threat model)
 }
 PROXY = ROOT / "deploy" / "node_modules" / ".bin" / "configurable-http-proxy"
 

@@ -27,11 +27,11 @@ from course_utils.instructor.gradebook import (
     read_sandbox_grades,
     unreleased_lessons,
 )
-from course_utils.instructor.isolation import Limits, isolation_mode
-from course_utils.instructor.precheck import fingerprint, precheck
+from course_utils.instructor.isolation import WHAT_IS_NOT_DEFENDED, Limits, isolation_mode
+from course_utils.instructor.precheck import Reference, fingerprint, precheck
 from course_utils.instructor.report import Outcome, Report, Run
 from course_utils.instructor.runner import run_nbgrader_logged
-from course_utils.instructor.sandbox import build_sandbox, data_locations, make_template, sandbox_env
+from course_utils.instructor.sandbox import build_sandbox, course_config, data_locations, make_template, sandbox_env
 
 DEATH = re.compile(r"DeadKernelError|Kernel died|kernel.*(died|dead|restart)", re.IGNORECASE)
 
@@ -48,6 +48,9 @@ def grade_class(course: Path, lessons: list[str] | None = None, students: list[s
     all_lessons = sorted({p.name for p in submitted.glob("*/*") if p.is_dir()})
     lessons = [x for x in (lessons or all_lessons) if x in all_lessons]
     isolation = isolation_mode()
+    if WHAT_IS_NOT_DEFENDED[isolation]:
+        log(f"WARNING: isolation {isolation}: {WHAT_IS_NOT_DEFENDED[isolation]} (README, 'Threat model of autograding')")
+    config = course_config(course)  # read once, before any kernel starts
     missing = unreleased_lessons(db_url, lessons)
     if missing:
         raise SystemExit(f"not released into the gradebook ({db_url}): {', '.join(missing)}; run `release` first")
@@ -69,14 +72,17 @@ def grade_class(course: Path, lessons: list[str] | None = None, students: list[s
                     log(f"{lesson} {student}: unchanged since it was graded, skipped")
                     continue
                 if lesson not in templates:
-                    template = make_template(course, lesson, base, settings.source_directory)
-                    templates[lesson] = template, expected_notebooks(template, lesson)
+                    template = make_template(course, lesson, base, settings.source_directory, config)
+                    work = template.parent
+                    release = next(p for p in work.glob(f"*/{lesson}") if p.parent.name != settings.source_directory)
+                    reference = Reference.from_folders(release, work / settings.source_directory / lesson)
+                    templates[lesson] = template, expected_notebooks(template, lesson), reference
                 tasks.append((lesson, student, folder, *templates[lesson], digest))
         started = time.monotonic()  # the grading itself, after the lessons' templates
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="grader") as pool:
             running = {}
-            for lesson, student, folder, template, expected, digest in tasks:
-                notebooks, notes, flags = precheck(folder, expected)
+            for lesson, student, folder, template, expected, reference, digest in tasks:
+                notebooks, notes, flags = precheck(folder, expected, reference)
                 outcome = Outcome("graded", notes=notes, flags=flags, fingerprint=digest, isolation=isolation)
                 if not notebooks:
                     outcome.status, outcome.reason = "zero", "no usable notebook"
@@ -85,7 +91,8 @@ def grade_class(course: Path, lessons: list[str] | None = None, students: list[s
                     report.save(course)
                     log(f"{lesson} {student}: zero ({'; '.join(notes)})")
                     continue
-                sandbox = build_sandbox(base, course, lesson, student, notebooks, template, limits, list(data.values()))
+                sandbox = build_sandbox(base, course, lesson, student, notebooks, template, limits, list(data.values()),
+                                        config=config, isolation=isolation)
                 env = sandbox_env(sandbox, isolation, data)
                 future = pool.submit(grade_in_sandbox, sandbox, lesson, student, env, limits.task_timeout)
                 running[future] = (lesson, student, sandbox, outcome)
@@ -102,6 +109,8 @@ def grade_class(course: Path, lessons: list[str] | None = None, students: list[s
         if not keep_sandboxes:
             shutil.rmtree(base, ignore_errors=True)
     elapsed = time.monotonic() - started
+    if WHAT_IS_NOT_DEFENDED[isolation]:
+        log(f"WARNING: isolation {isolation}: {WHAT_IS_NOT_DEFENDED[isolation]}")
     if timings:
         log(f"graded {len(timings)} submission(s) in {elapsed:.1f} s with {workers} worker(s): "
             f"{elapsed / len(timings):.2f} s per submission (each {sum(timings) / len(timings):.2f} s on average); "
@@ -143,8 +152,11 @@ def finish(course: Path, db_url: str, lesson: str, student: str, sandbox: Path, 
         graded = sandbox / "autograded" / student / lesson
         target = course / "autograded" / student / lesson
         shutil.rmtree(target, ignore_errors=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(graded, target)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in grades:  # the graded notebooks only: regular files, never a link
+            source = graded / f"{name}.ipynb"
+            if source.is_file() and not source.is_symlink():
+                shutil.copyfile(source, target / source.name, follow_symlinks=False)
         if any("CellTimeoutError" in p.read_text(errors="replace") for p in target.glob("*.ipynb")):
             outcome.notes.append("a cell ran past its time limit and was interrupted (scored as failed)")
     report.put(lesson, student, outcome)

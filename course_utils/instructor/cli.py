@@ -80,10 +80,11 @@ def cmd_zip_collect(args) -> int:
     archive.mkdir(parents=True, exist_ok=True)
     for path in args.files:
         shutil.copy(path, archive / Path(path).name)
-    log = nbgrader(args.course, "zip_collect", args.lesson, "--force", f"--FileNameCollectorPlugin.named_regexp={args.pattern}")
-    skipped = [line for line in log.splitlines() if "did not match" in line]
-    for line in skipped:
-        print(f"not collected: {line.strip()}", file=sys.stderr)
+    log = nbgrader(args.course, "zip_collect", args.lesson, "--force", f"--FileNameCollectorPlugin.named_regexp={args.pattern}",
+                   "--ZipCollectApp.extractor_plugin=course_utils.instructor.zipsafe.SafeExtractor")
+    for line in log.splitlines():
+        if "did not match" in line or "not collected:" in line:
+            print(f"not collected: {line.split('not collected:')[-1].strip()}", file=sys.stderr)
     students = sorted(p.parent.name for p in (args.course / "submitted").glob(f"*/{args.lesson}"))
     print(f"collected {args.lesson} for {len(students)} student(s): {', '.join(students)}")
     return 0

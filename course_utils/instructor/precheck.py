@@ -6,16 +6,106 @@ renumbered (nbgrader can abort a whole run on them, issues #1083/#1941); a dupli
 cell keeps nbgrader's metadata on its last copy only; a notebook under a wrong file name is
 renamed when its nbgrader cells say which notebook it is; extra notebooks are left out;
 suspicious answer code is flagged for review (:mod:`.flags`).
+
+With the lesson's :class:`Reference` (its release and source, made by the grader): a test or
+locked cell whose nbgrader metadata the student changed (re-marked as a solution, points,
+type) gets the release's cell back, instead of nbgrader failing the whole notebook on
+"Inconsistent checksums"; and every code cell the student wrote or changed (answer cells and
+free cells) is read as IPython would run it (magics and ``!`` commands included,
+:func:`~.flags.transform`): one that could forge the verdicts (:func:`~.flags.attacks`: the
+shell's hooks and transformers, code objects, ``exec``, ``ctypes``, a rebinding of a name the
+locked cells define, or code that still does not parse) is *not run*: it is replaced by a
+cell that raises :data:`BLOCKED` with the reasons, so its exercise scores zero, the rest of the
+notebook is graded, and the notebook is flagged with the reasons.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 import uuid
 from pathlib import Path
 
-from course_utils.instructor.flags import suspicious
+from course_utils.instructor.flags import attacks, defined_names, loaded_names, suspicious, transform
+
+BLOCKED = "GradingRefused"
+TEMPLATE = ("raise RuntimeError({message!r})  # {blocked}: written by course_utils.instructor.precheck\n")
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+class Reference:
+    """What the pre-check compares a submission with: the lesson's release (cells a student may leave
+    as they are), its source's locked and test cells (the names they define and use), per notebook."""
+
+    def __init__(self, release: dict, source: dict):
+        import ast
+
+        self.trusted = {name: {c.source for c in nb.cells if c.cell_type == "code"} for name, nb in release.items()}
+        self.locked = {name: {nbgrader_meta(c)["grade_id"]: c for c in nb.cells
+                              if nbgrader_meta(c).get("grade_id") and not nbgrader_meta(c).get("solution")}
+                       for name, nb in release.items()}
+        self.protected = {}
+        for name, nb in source.items():
+            defined, used = {}, set()
+            for c in nb.cells:
+                if c.cell_type != "code" or nbgrader_meta(c).get("solution"):
+                    continue
+                try:
+                    tree = ast.parse(transform(c.source) or c.source)
+                except SyntaxError:
+                    continue
+                for n, how in defined_names(tree).items():
+                    defined.setdefault(n, set()).update(how)
+                if nbgrader_meta(c).get("grade"):  # what a test reads but does not bind itself
+                    used |= loaded_names(tree) - set(defined_names(tree))
+            # what the tests use and the instructor's cells define; every module they import
+            self.protected[name] = {n: how for n, how in defined.items()
+                                    if n in used or any(h.startswith("import") for h in how)}
+
+    @classmethod
+    def from_folders(cls, release: Path, source: Path):
+        import nbformat
+
+        def read(folder):
+            return {p.stem: nbformat.read(str(p), as_version=4) for p in sorted(folder.glob("*.ipynb"))}
+        return cls(read(release), read(source))
+
+
+def restore_locked(name: str, nb, reference: Reference) -> list[str]:
+    """Give a test or locked cell whose metadata was changed its release cell back."""
+    notes, locked = [], reference.locked.get(name, {})
+    for index, cell in enumerate(nb.cells):
+        gid = nbgrader_meta(cell).get("grade_id")
+        original = locked.get(gid)
+        if original is None or (cell.cell_type == original.cell_type and nbgrader_meta(cell) == nbgrader_meta(original)):
+            continue
+        restored = copy.deepcopy(original)
+        restored.id = cell.get("id") or original.get("id")
+        nb.cells[index] = restored
+        notes.append(f"{name}.ipynb: cell {gid!r} had its nbgrader metadata changed; the release's cell was put back")
+    return notes
+
+
+def neutralise(name: str, nb, reference: Reference | None) -> list[str]:
+    """Replace each changed code cell that could forge the verdicts by a cell that raises; the reasons."""
+    trusted = reference.trusted.get(name, set()) if reference else set()
+    protected = reference.protected.get(name, {}) if reference else {}
+    found = []
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or cell.source in trusted:  # "locked" is the student's to set
+            continue
+        why = attacks(cell.source, protected)
+        if why:
+            label = meta.get("grade_id") or cell.get("id")
+            message = f"{BLOCKED}: the grader did not run this cell ({'; '.join(why)})"
+            cell.source = TEMPLATE.format(message=message, blocked=BLOCKED)
+            found.append(f"{name}.ipynb: cell {label!r} not run (scores zero): {'; '.join(why)}")
+    return found
 
 
 def grade_ids(nb) -> set[str]:
@@ -71,7 +161,7 @@ def read_notebook(path: Path):
     return nb, notes
 
 
-def precheck(folder: Path, expected: dict[str, set[str]]):
+def precheck(folder: Path, expected: dict[str, set[str]], reference: Reference | None = None):
     """Check one student's submitted lesson folder.
 
     ``expected`` maps each notebook name of the lesson (without ``.ipynb``) to its nbgrader
@@ -105,10 +195,14 @@ def precheck(folder: Path, expected: dict[str, set[str]]):
             notes.append(f"{name}: extra notebook, left out")
     notes += [f"{name}.ipynb: missing, scores zero" for name in sorted(set(expected) - set(notebooks))]
     for name, nb in notebooks.items():
+        if reference is not None:
+            notes += restore_locked(name, nb, reference)
+        trusted = reference.trusted.get(name, set()) if reference else set()
         for cell in nb.cells:
             meta = cell.get("metadata", {}).get("nbgrader", {})
-            if cell.cell_type == "code" and not meta.get("locked"):
-                flags += [f"{name}.ipynb: {why}" for why in suspicious(cell.source)]
+            if cell.cell_type == "code" and not (meta.get("locked") and reference is None) and cell.source not in trusted:
+                flags += [f"{name}.ipynb: {why}" for why in suspicious(transform(cell.source) or cell.source)]
+        flags += neutralise(name, nb, reference)
     return notebooks, notes, sorted(set(flags))
 
 

@@ -25,7 +25,7 @@ class Outcome:
     flags: list[str] = field(default_factory=list)
     seconds: float = 0.0
     fingerprint: str = ""        # of the submission and the lesson's source: unchanged means graded already
-    isolation: str = ""          # namespace | limits
+    isolation: str = ""          # bwrap | bwrap-same-uid | limits
 
     @classmethod
     def from_json(cls, data: dict) -> Outcome:
@@ -78,6 +78,15 @@ class Report:
         return cls.from_json(json.loads(path.read_text())) if path.exists() else cls()
 
     def save(self, course: Path) -> None:
-        tmp = course / f".{REPORT}.tmp"
-        tmp.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True))
-        tmp.replace(course / REPORT)
+        """Write the report through a new temporary file (``mkstemp``: no fixed name to plant a link at)."""
+        import os
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(prefix=f".{REPORT}.", dir=course)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(json.dumps(self.to_json(), indent=1, sort_keys=True))
+            os.replace(tmp, course / REPORT)
+        except BaseException:
+            os.unlink(tmp)
+            raise

@@ -2,8 +2,8 @@
 
 The children are forked by :mod:`multiprocessing`'s fork server, which imports nbgrader once
 (so each child starts at once) and is single-threaded (so forking is safe while the grader
-runs threads). A child leads its own session: a command past its time limit is killed with
-everything it started (the notebook's kernel included).
+runs threads). A child leads its own session: when it ends, or runs past its time limit, it is
+killed with everything left in that session (the kernel dies with it too: ``--die-with-parent``).
 """
 from __future__ import annotations
 
@@ -74,15 +74,15 @@ def run_nbgrader_logged(cwd: Path, argv: list[str], env: dict[str, str], log: Pa
     process = _context().Process(target=_child, args=(str(cwd), list(argv), dict(env), str(log)), daemon=False)
     process.start()
     process.join(timeout)
-    if process.exitcode is not None:
-        return process.exitcode
+    code = process.exitcode
+    # finished or not: nothing it started may outlive it (its session; the kernel dies with it, --die-with-parent)
     for kill in (lambda: os.killpg(process.pid, signal.SIGKILL), process.kill):
         try:
             kill()
         except (ProcessLookupError, PermissionError):
             pass
     process.join()
-    return None
+    return code
 
 
 def run_nbgrader(cwd: Path, argv: list[str], timeout: float = 3600) -> tuple[int, str]:

@@ -27,6 +27,7 @@ import os
 import re
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -149,6 +150,15 @@ def test_class_on_jupyterhub(capsys):
                 lab = hub.get(f"{base}/lab", token).text   # its page config: the formgrader's plugins are off
                 page = json.loads(re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', lab, re.S).group(1))
                 assert "@jupyter/nbgrader:formgrader" in page["disabledExtensions"], page.get("disabledExtensions")
+
+            # --- the exchange (1777): a student cannot move the course's folder aside or replace it ---
+            assert s.exchange.stat().st_mode & 0o7777 == 0o1777
+            for attack in (["mv", str(s.exchange / COURSE), str(s.exchange / "moved")],
+                           ["rm", "-rf", str(s.exchange / COURSE / "outbound")],
+                           ["mv", str(s.exchange / COURSE / "outbound" / LESSON), str(s.exchange / "fake")]):
+                tried = subprocess.run(["runuser", "-u", ann, "--", *attack], capture_output=True, text=True)
+                assert tried.returncode != 0, f"a student could run {attack}"
+            assert (s.exchange / COURSE / "outbound" / LESSON / f"{LESSON}.ipynb").exists()
 
             # --- the instructor collects and autogrades through the formgrader ---
             collected = hub.post(f"{fg}/assignment/{LESSON}/collect", tokens[teacher])

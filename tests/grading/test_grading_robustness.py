@@ -40,7 +40,7 @@ def cheat_read(course: Path) -> str:
             f"for path in {[str(t) for t in targets]!r}:\n"
             "    try:\n"
             "        if os.path.isdir(path):\n"
-            "            found += [n for n in os.listdir(path) if not n.startswith('lesson_a--')]\n"
+            "            found += [n for n in os.listdir(path) if not n.startswith(('lesson_a--', 'k'))]\n"
             "        else:\n"
             "            data = open(path, 'rb').read()\n"
             "            found += [w for w in ('BEGIN SOLUTION', 'BEGIN HIDDEN TESTS') if w.encode() in data]\n"
@@ -76,7 +76,7 @@ def build_class(course: Path) -> dict:
     put("good", kit.answered(release_a))
     put("loop", kit.answered(release_a, answers={"square": "def square(x):\n    while True:\n        pass"}))
     put("exit", kit.answered(release_a, answers={"mean": "import os\nos._exit(3)"}))
-    put("segfault", kit.answered(release_a, answers={"mean": "import ctypes\nctypes.string_at(0)"}))
+    put("segfault", kit.answered(release_a, answers={"mean": "import faulthandler\nfaulthandler._sigsegv()"}))
     (sub / "notjson" / "lesson_a").mkdir(parents=True)
     (sub / "notjson" / "lesson_a" / "lesson_a.ipynb").write_text('{"cells": [ this is not json')
     (sub / "empty" / "lesson_a").mkdir(parents=True)
@@ -115,7 +115,7 @@ def build_class(course: Path) -> dict:
     put("noisy", kit.answered(release_a, answers=NOISY))
     put("raises", kit.answered(release_a, answers={"square": "def square(x):\n    raise ValueError('not done')"}))
     put("cheat_patch", kit.answered(release_a, answers=CHEAT_PATCH))
-    if isolation_mode() == "namespace":  # without it these would really read and overwrite
+    if isolation_mode().startswith("bwrap"):  # without the sandbox these would really read and overwrite
         put("cheat_read", kit.answered(release_a, answers={"square": cheat_read(course)}))
         put("cheat_write", kit.answered(release_a, answers={"square": cheat_write(course)}))
     put("memory", kit.answered(release_a, answers={"square": "hog = bytearray(64 * 2**30)\ndef square(x):\n    return x * x"}))
@@ -230,7 +230,7 @@ def test_stderr_noise_costs_nothing_but_errors_do(graded):
 def test_redefined_checks_gain_nothing_and_are_flagged(graded):
     assert kit.cell_scores(graded[0], "lesson_a", "cheat_patch")["mean_tests"] == (0, 3)
     flags = outcome(graded, "cheat_patch")["flags"]
-    assert any("math.isclose" in f for f in flags)
+    assert any("math.isclose" in f and "not run" in f for f in flags)
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{graded[0] / 'gradebook.db'}") as gb:
@@ -241,7 +241,7 @@ def autograded_text(course, student):
     return (course / "autograded" / student / "lesson_a" / "lesson_a.ipynb").read_text()
 
 
-NO_NAMESPACES = "file-system isolation needs root and unshare (mount namespaces); here only limits apply (README)"
+NO_NAMESPACES = "file-system isolation needs bubblewrap and user namespaces; here only limits apply (README)"
 
 
 def test_answers_cannot_read_solutions_or_gradebooks(graded):
@@ -260,7 +260,8 @@ def test_answers_cannot_touch_other_students_or_the_gradebook(graded):
     victim = course / "submitted" / "good" / "lesson_a" / "lesson_a.ipynb"
     assert hashlib.sha256(victim.read_bytes()).hexdigest() == hashes["good"]
     assert total(graded, "good") == (6, 6) and total(graded, "cheat_write") == (6, 6)
-    assert "WROTE: []" in autograded_text(course, "cheat_write")
+    wrote = autograded_text(course, "cheat_write").rsplit("WROTE: ", 1)[1].split("\\n")[0]  # the printed output
+    assert str(victim) not in wrote and str(course / "gradebook.db") not in wrote, wrote  # relative: its private /tmp
 
 
 def test_memory_limit_fails_the_cell_not_the_class(graded):

@@ -182,18 +182,83 @@ def test_the_sandbox_environment_names_the_data(tmp_path, monkeypatch):
     assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
 
 
-@pytest.mark.skipif(isolation.isolation_mode() != "namespace", reason="needs root and unshare (mount namespaces)")
-def test_the_data_is_read_only_in_the_namespace(tmp_path, monkeypatch):
+@pytest.mark.skipif(not isolation.isolation_mode().startswith("bwrap"), reason="needs bubblewrap and user namespaces")
+def test_the_bwrap_sandbox_hides_the_course_and_keeps_the_data_read_only(tmp_path):
     import subprocess
 
-    data, keep = tmp_path / "data", tmp_path / "base" / "sandbox"
-    data.mkdir()
-    keep.mkdir(parents=True)
+    data, hidden, work, runtime = tmp_path / "data", tmp_path / "course", tmp_path / "work", tmp_path / "rt"
+    for folder in (data, hidden, work, runtime):
+        folder.mkdir()
     (data / "x.npz").write_text("data")
-    probe = ("import pathlib, sys; p = pathlib.Path(sys.argv[1]); print(p.joinpath('x.npz').read_text())\n"
-             "try:\n    p.joinpath('y').write_text('no')\nexcept OSError as e:\n    print('refused', e.errno)")
-    monkeypatch.setenv("COURSE_GRADING_ISOLATION", "namespace")
-    out = subprocess.run([sys.executable, "-m", isolation.MODULE, "kernel", f"--keep={keep}", f"--read-only={data}", "--",
-                          sys.executable, "-c", probe, str(data)], capture_output=True, text=True, timeout=60)
-    assert out.stdout.split() == ["data", "refused", "30"], out.stdout + out.stderr  # EROFS
+    (hidden / "secret").write_text("secret")
+    probe = ("import os, pathlib, sys; p = pathlib.Path(sys.argv[1]); print(p.joinpath('x.npz').read_text())\n"
+             "try:\n    p.joinpath('y').write_text('no')\nexcept OSError as e:\n    print('refused', e.errno)\n"
+             "print(os.path.exists(sys.argv[2]), open('/proc/self/status').read().split('CapEff:')[1].split()[0])")
+    hide, back = sandbox.hidden_paths(hidden, tmp_path / "base")  # the course, the checkout, the grader's home...
+    argv = isolation.bwrap_argv(cwd=str(work), runtime=str(runtime), home=str(tmp_path / "home"), hide=hide,
+                                read_only=[str(data), *back], limits=isolation.Limits(),
+                                isolation=isolation.isolation_mode())
+    python = str(Path(sys.prefix).resolve() / "bin" / "python")  # the venv, not through the covered checkout
+    out = subprocess.run([*argv, "--", python, "-c", probe, str(data), str(hidden / "secret")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["data", "refused", "30", "False", "0000000000000000"], out.stdout + out.stderr
     assert not (data / "y").exists()
+
+
+def test_every_real_solution_passes_the_pre_check_clean():
+    """The course's own solutions: no answer cell is refused or flagged as an attack."""
+    import nbformat
+
+    for lesson in sorted(p for p in (ROOT / "solutions").iterdir() if p.is_dir()):
+        notebooks = {p.stem: nbformat.read(str(p), as_version=4) for p in sorted(lesson.glob("*.ipynb"))}
+        reference = precheck.Reference(notebooks, notebooks)
+        for name, nb in notebooks.items():
+            for cell in nb.cells:
+                if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+                    why = flags.attacks(cell.source, reference.protected[name])
+                    assert why == [], f"{lesson.name}/{name}: {cell.metadata.nbgrader.get('grade_id')}: {why}"
+
+
+@pytest.mark.parametrize("source, why", [
+    ("!true\nexec('x = 1')", "uses exec()"),
+    ("get_ipython().input_transformers_post.append(f)", "input_transformers_post"),
+    ("ip = get_ipython()\nip.events.register('post_run_cell', f)", "get_ipython"),
+    ("f.__code__ = g.__code__", "__code__"),
+    ("import ctypes", "imports ctypes"),
+    ("check_equal = lambda *a: None", "rebinds check_equal"),
+    ("from math import isclose as check_equal", "rebinds check_equal"),
+    ("def f(:\n  pass", "cannot be parsed"),
+    ("%timeit eval('1')", "uses eval()"),
+    ("import sys\nsys.settrace(None)", "settrace"),
+])
+def test_attacks_on_the_verdicts_are_found(source, why):
+    protected = {"check_equal": {"import:course_utils.checks:check_equal"}}
+    found = flags.attacks(source, protected)
+    assert any(why in w for w in found), found
+
+
+@pytest.mark.parametrize("source", ["%matplotlib inline\nimport numpy as np\nx = np.zeros(3)", "%timeit square(3)",
+                                    "from course_utils.checks import check_equal\ny = check_equal(1, 1)",
+                                    "model.eval()\nmodel.compile(optimizer='adam')", "import sys\nprint(1, file=sys.stderr)"])
+def test_ordinary_code_is_not_an_attack(source):
+    assert flags.attacks(source, {"check_equal": {"import:course_utils.checks:check_equal"}}) == []
+
+
+def test_a_name_a_test_cell_binds_itself_may_be_reused_by_the_student():
+    """Scratch variables like ``x`` or ``out`` are reassigned by the test cell before it reads
+    them: a student's answer that also uses them is run; the checks the tests only read are protected."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    def cell(source, **meta):
+        return new_code_cell(source, metadata={"nbgrader": {"grade_id": meta.pop("gid"), **meta}})
+
+    nb = new_notebook(cells=[
+        cell("from course_utils.checks import check_equal", gid="setup", locked=True, grade=False, solution=False),
+        cell("def square(v):\n    return v * v", gid="square", solution=True, grade=False, locked=False),
+        cell("x = 3\ncheck_equal(square(x), 9)", gid="square_tests", grade=True, points=1, locked=True, solution=False),
+    ])
+    reference = precheck.Reference({"lesson": nb}, {"lesson": nbformat.from_dict(nb)})
+    assert "x" not in reference.protected["lesson"] and "check_equal" in reference.protected["lesson"]
+    assert flags.attacks("x = 5\ndef square(v):\n    return v * v\nprint(square(x))", reference.protected["lesson"]) == []
+    assert flags.attacks("check_equal = print", reference.protected["lesson"]) != []

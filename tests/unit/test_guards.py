@@ -106,8 +106,9 @@ def test_tensorflow_answers_are_checked_the_same_way():
                   "def pool(x):\n    return helper(x)\n")
     cheats.append("import functools\ndef deco(f):\n    @functools.wraps(f)\n    def inner(*a):\n        return f(*a)\n"
                   "    return inner\n@deco\ndef pool(x):\n    return tf.nn.max_pool2d(x, 2, 2, 'VALID')\n")
+    cheats.append("def pool(x):\n    from tensorflow.compat import v1\n    return v1.nn.max_pool2d(x, 2, 2, 'VALID')\n")
     for source in cheats:
-        assert forbidden_uses(answer(source, TF_SETUP), TF_POOLS), source
+        assert forbidden_uses(answer(source, TF_SETUP), TF_POOLS + [tf.compat.v1.nn.max_pool2d]), source
     plain = answer("""
         def pool(x, size=2):
             n, h, w, c = x.shape
