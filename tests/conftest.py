@@ -1,8 +1,4 @@
-"""Shared test set-up.
-
-PyTorch's compiler stack (triton) must load before TensorFlow in a process that uses
-both, or the process can segfault (see the README's "Known pitfalls"), so it is imported
-here first. Notebook kernels started by nbval and nbgrader inherit COURSE_PROFILE=smoke.
+"""Markers by folder (the environment every run needs is set in the root ``conftest.py``).
 
 The folders say what a test tests, and each gives its tests a marker of the same name:
 ``unit`` (course_utils and the data, in-process, seconds), ``lessons`` (the lessons'
@@ -11,17 +7,9 @@ tools on fixture lessons), ``e2e`` (servers: JupyterLab, a browser, JupyterHub).
 that executes a lesson notebook from top to bottom (nbval over ``solutions/``, the nbgrader
 round trip of every lesson) is also marked ``notebooks``.
 """
-import os
+from pathlib import Path
 
-os.environ["COURSE_PROFILE"] = "smoke"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("MPLBACKEND", "Agg")
-
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
-import torch._dynamo  # noqa: E402,F401  (before TensorFlow: see the module docstring)
+import pytest
 
 TESTS = Path(__file__).resolve().parent
 FOLDER_MARKERS = ("unit", "lessons", "grading", "e2e")

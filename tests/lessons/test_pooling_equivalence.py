@@ -14,8 +14,8 @@ tf, keras = tfu.tf, tfu.keras
 
 @pytest.fixture(scope="module")
 def lessons():
-    return (lesson_namespace("02_pooling", "pytorch", "lp_pool", "stochastic_pool2d"),
-            lesson_namespace("02_pooling", "tensorflow", "lp_pool", "stochastic_pool2d"))
+    return (lesson_namespace("02_pooling", "pytorch", "lp_pool", "stochastic_pool2d", "batch_norm_backward"),
+            lesson_namespace("02_pooling", "tensorflow", "lp_pool", "stochastic_pool2d", "batch_norm_backward"))
 
 
 def nchw(x):
@@ -33,6 +33,29 @@ def test_lp_pooling_agrees_with_pytorch_in_both_frameworks(lessons, p, size, str
     reference = nhwc(nn.LPPool2d(p, size, stride)(nchw(x)))
     np.testing.assert_allclose(nhwc(torch_ns["LpPool2D"](p, size, stride)(nchw(x))), reference, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(tf_ns["LpPool2D"](p, size, stride)(x)), reference, rtol=1e-5, atol=1e-6)
+
+
+def test_lp_pooling_agrees_at_large_p_and_on_windows_of_zeros(lessons):
+    torch_ns, tf_ns = lessons
+    x = np.random.default_rng(3).uniform(size=(1, 6, 6, 2)).astype(np.float32) * 0.2
+    x[0, :2, :2, 0] = 0  # a window of zeros
+    x[0, 2:4, :2, 1] = [[0.3, 0.2], [0.1, 0.05]]
+    theirs = np.asarray(tf_ns["LpPool2D"](64, 2)(x))
+    np.testing.assert_allclose(nhwc(torch_ns["LpPool2D"](64, 2)(nchw(x))), theirs, rtol=1e-6, atol=0)
+    assert theirs[0, 0, 0, 0] == 0 and abs(theirs[0, 1, 0, 1] - 0.3) < 1e-6
+
+
+def test_batch_norm_backward_agrees_between_frameworks(lessons):
+    torch_ns, tf_ns = lessons
+    rng = np.random.default_rng(4)
+    x, dout = rng.normal(size=(3, 4, 5, 2)) * 2 + 1, rng.normal(size=(3, 4, 5, 2))
+    gamma = np.array([1.3, -0.4])
+    theirs = tf_ns["batch_norm_backward"](tf.constant(dout), tf.constant(x), tf.constant(gamma), 1e-5)
+    with torch.no_grad():
+        ours = torch_ns["batch_norm_backward"](nchw(dout), nchw(x), torch.from_numpy(gamma), 1e-5)
+    np.testing.assert_allclose(nhwc(ours[0]), np.asarray(theirs[0]), rtol=1e-10, atol=1e-12)
+    for a, b in zip(ours[1:], theirs[1:]):
+        np.testing.assert_allclose(a.numpy(), np.asarray(b), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("size", [2, 3])
