@@ -437,3 +437,48 @@ def predict_steps(model: keras.Model, x) -> np.ndarray:
         model = twin
     with tf.device(get_device()):
         return np.asarray(model(x, training=False))
+
+
+# --- transfer learning (lesson 03) ---
+# The course's own VGG-style network, the same in both frameworks; its pretrained weights
+# ship as datasets/vgg_style_fashion.npz (see datasets/build_pretrained.py).
+
+VGG_STYLE_BLOCKS = ((16, 2), (32, 2), (64, 3))
+"""(channels, convolutions) of each block of :func:`vgg_style_network`."""
+
+
+def vgg_style_network(weights=None, include_top: bool = True) -> keras.Model:
+    """The course's VGG-style network: (N, 32, 32, 3) images in [0, 1] -> (N, 10) probabilities.
+
+    Three blocks of 3x3 "same" convolutions with ReLU, each ending in 2x2 max pooling
+    (16-16 | 32-32 | 64-64-64 channels), with Keras VGG16's layer names (``block1_conv1``,
+    ..., ``block3_pool``), then ``flatten`` (1,024 features from (4, 4, 64)), ``dropout``
+    (0.3) and ``classifier`` (``Dense(10, activation="softmax")``): 119,258 parameters,
+    109,008 in the blocks. ``include_top=False`` keeps only the blocks:
+    (N, 32, 32, 3) -> (N, 4, 4, 64). A functional model named ``vgg_style``.
+
+    weights: ``None`` (Keras' default initialisation) or the path of a file saved by
+    :func:`course_utils.porting.save_sequential_npz` (e.g. ``find_weights("vgg_style_fashion").path``),
+    loaded through ``load_sequential_npz(path, layout="keras")``; without the top only the
+    convolutions' weights are used.
+    """
+    from .porting import load_sequential_npz
+
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = inputs
+    for b, (channels, n) in enumerate(VGG_STYLE_BLOCKS, start=1):
+        for i in range(n):
+            x = keras.layers.Conv2D(channels, 3, padding="same", activation="relu", name=f"block{b}_conv{i + 1}")(x)
+        x = keras.layers.MaxPool2D(2, name=f"block{b}_pool")(x)
+    if include_top:
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = keras.layers.Dropout(0.3, name="dropout")(x)
+        x = keras.layers.Dense(10, activation="softmax", name="classifier")(x)
+    model = keras.Model(inputs, x, name="vgg_style")
+    if weights is not None:
+        arrays = load_sequential_npz(weights, layout="keras")
+        needed = len(model.get_weights())
+        if len(arrays) < needed:
+            raise ValueError(f"{weights} holds {len(arrays)} arrays; the network needs {needed}")
+        model.set_weights(arrays[:needed])
+    return model

@@ -550,3 +550,52 @@ def predict_steps(model: RNNRegressor, x) -> np.ndarray:
     device = get_device()
     model.to(device).eval()
     return model(torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)).float().cpu().numpy()
+
+
+# --- transfer learning (lesson 03) ---
+# The course's own VGG-style network, the same in both frameworks; its pretrained weights
+# ship as datasets/vgg_style_fashion.npz (see datasets/build_pretrained.py).
+
+VGG_STYLE_BLOCKS = ((16, 2), (32, 2), (64, 3))
+"""(channels, convolutions) of each block of :func:`vgg_style_network`."""
+
+
+def vgg_style_network(weights=None, include_top: bool = True) -> nn.Sequential:
+    """The course's VGG-style network: (N, 3, 32, 32) images in [0, 1] -> (N, 10) logits.
+
+    Three blocks of 3x3 "same" convolutions with ReLU, each ending in 2x2 max pooling
+    (16-16 | 32-32 | 64-64-64 channels), named ``block1`` .. ``block3`` (each an
+    ``nn.Sequential``), then ``flatten`` (1,024 features from (64, 4, 4)), ``dropout`` (0.3)
+    and ``classifier`` (``nn.Linear(1024, 10)``): 119,258 parameters, 109,008 in the blocks.
+    ``include_top=False`` keeps only the blocks: (N, 3, 32, 32) -> (N, 64, 4, 4).
+
+    weights: ``None`` (PyTorch's default initialisation) or the path of a file saved by
+    :func:`course_utils.porting.save_sequential_npz` (e.g. ``find_weights("vgg_style_fashion").path``),
+    loaded through ``load_sequential_npz(path, layout="torch")``; without the top only the
+    convolutions' weights are used.
+    """
+    from collections import OrderedDict
+
+    from .porting import load_sequential_npz
+
+    parts, c_in = OrderedDict(), 3
+    for b, (c_out, n) in enumerate(VGG_STYLE_BLOCKS, start=1):
+        layers = []
+        for i in range(n):
+            layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1), nn.ReLU()]
+        parts[f"block{b}"] = nn.Sequential(*layers, nn.MaxPool2d(2))
+        c_in = c_out
+    if include_top:
+        parts.update(flatten=nn.Flatten(), dropout=nn.Dropout(0.3), classifier=nn.Linear(c_in * 4 * 4, 10))
+    model = nn.Sequential(parts)
+    if weights is not None:
+        arrays = load_sequential_npz(weights, layout="torch")
+        params = list(model.parameters())
+        if len(arrays) < len(params):
+            raise ValueError(f"{weights} holds {len(arrays)} arrays; the network needs {len(params)}")
+        with torch.no_grad():
+            for p, w in zip(params, arrays):
+                if tuple(p.shape) != w.shape:
+                    raise ValueError(f"{weights}: an array of shape {w.shape} does not fit a parameter {tuple(p.shape)}")
+                p.copy_(torch.from_numpy(w))
+    return model

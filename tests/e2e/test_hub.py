@@ -153,6 +153,9 @@ def test_class_on_jupyterhub(capsys):
 
             # --- the exchange (1777): a student cannot move the course's folder aside or replace it ---
             assert s.exchange.stat().st_mode & 0o7777 == 0o1777
+            own = subprocess.run(["runuser", "-u", ann, "--", "mkdir", str(s.exchange / f"{ann}-own")],
+                                 capture_output=True, text=True)   # the control: she can act there at all
+            assert own.returncode == 0, own.stderr
             for attack in (["mv", str(s.exchange / COURSE), str(s.exchange / "moved")],
                            ["rm", "-rf", str(s.exchange / COURSE / "outbound")],
                            ["mv", str(s.exchange / COURSE / "outbound" / LESSON), str(s.exchange / "fake")]):
