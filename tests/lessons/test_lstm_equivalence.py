@@ -2,6 +2,7 @@
 LSTM layers agree when the weights are ported between Keras' and PyTorch's layouts, the
 by-hand backward pass of one step matches in both and against a numerical gradient in
 float64, and the lesson's seed model computes the same probabilities in both."""
+
 import numpy as np
 import pytest
 import torch
@@ -15,8 +16,15 @@ from tests.harness import lesson_namespace
 
 tf, keras = tfu.tf, tfu.keras
 LESSON = "05_lstm"
-EXERCISES = ("lstm_step", "lstm_forward", "lstm_step_backward", "lstm_param_count", "init_forget_bias", "prepare_italy",
-             "build_seed_classifier")
+EXERCISES = (
+    "lstm_step",
+    "lstm_forward",
+    "lstm_step_backward",
+    "lstm_param_count",
+    "init_forget_bias",
+    "prepare_italy",
+    "build_seed_classifier",
+)
 N, T, D, H = 3, 7, 2, 5
 
 
@@ -34,9 +42,14 @@ def tfn():
 def weights():
     """Neutral (Keras-layout) LSTM weights, float64, with a bias that is not zero anywhere."""
     rng = np.random.default_rng(5)
-    return {"kernel": rng.normal(size=(D, 4 * H)), "recurrent_kernel": rng.normal(size=(H, 4 * H)) / np.sqrt(H),
-            "bias": rng.normal(size=4 * H), "x": rng.normal(size=(N, T, D)), "h0": rng.normal(size=(N, H)) * 0.5,
-            "c0": rng.normal(size=(N, H))}
+    return {
+        "kernel": rng.normal(size=(D, 4 * H)),
+        "recurrent_kernel": rng.normal(size=(H, 4 * H)) / np.sqrt(H),
+        "bias": rng.normal(size=4 * H),
+        "x": rng.normal(size=(N, T, D)),
+        "h0": rng.normal(size=(N, H)) * 0.5,
+        "c0": rng.normal(size=(N, H)),
+    }
 
 
 def torch_weights(w, dtype=torch.float64):
@@ -50,8 +63,10 @@ def test_forward_passes_and_layers_agree_across_frameworks(pt, tfn, weights, dty
     t_dtype = getattr(torch, dtype)
     x, h0, c0 = (torch.tensor(w[k], dtype=t_dtype) for k in ("x", "h0", "c0"))
     ours_pt = [a.numpy() for a in pt["lstm_forward"](x, h0, c0, *torch_weights(w, t_dtype))]
-    ours_tf = [np.asarray(a) for a in tfn["lstm_forward"](*(tf.constant(w[k], dtype) for k in
-                                                             ("x", "h0", "c0", "kernel", "recurrent_kernel", "bias")))]
+    ours_tf = [
+        np.asarray(a)
+        for a in tfn["lstm_forward"](*(tf.constant(w[k], dtype) for k in ("x", "h0", "c0", "kernel", "recurrent_kernel", "bias")))
+    ]
     lstm = nn.LSTM(D, H, batch_first=True).to(t_dtype)
     state = porting.keras_rnn_weights_to_torch_state("lstm", [(w["kernel"], w["recurrent_kernel"], w["bias"])])
     lstm.load_state_dict({k: torch.tensor(v, dtype=t_dtype) for k, v in state.items()})
@@ -60,8 +75,9 @@ def test_forward_passes_and_layers_agree_across_frameworks(pt, tfn, weights, dty
     layer = keras.layers.LSTM(H, return_sequences=True, return_state=True, dtype=dtype)
     layer.build((None, None, D))
     layer.set_weights([w["kernel"], w["recurrent_kernel"], w["bias"]])
-    k_out, k_h, k_c = (np.asarray(a) for a in layer(w["x"].astype(dtype), initial_state=[w["h0"].astype(dtype),
-                                                                                          w["c0"].astype(dtype)]))
+    k_out, k_h, k_c = (
+        np.asarray(a) for a in layer(w["x"].astype(dtype), initial_state=[w["h0"].astype(dtype), w["c0"].astype(dtype)])
+    )
     for got in (ours_pt, ours_tf, [k_out, k_h, k_c]):
         for a, b in zip(got, (out.numpy(), h_n[0].numpy(), c_n[0].numpy())):
             np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
@@ -79,8 +95,9 @@ def test_steps_give_the_same_gates_in_both_frameworks(pt, tfn, weights):
 def test_torch_initialised_lstm_ported_to_keras_agrees():
     torch.manual_seed(0)
     lstm = nn.LSTM(D, H, batch_first=True)  # PyTorch's own initialisation, both biases non-zero
-    kernel, recurrent, bias = porting.rnn_torch_to_keras("lstm", lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0,
-                                                         lstm.bias_hh_l0)
+    kernel, recurrent, bias = porting.rnn_torch_to_keras(
+        "lstm", lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0
+    )
     layer = keras.layers.LSTM(H, return_sequences=True)
     layer.build((None, None, D))
     layer.set_weights([kernel, recurrent, bias])
@@ -97,8 +114,9 @@ def test_step_backward_agrees_across_frameworks_and_with_a_numerical_gradient(pt
     x_t, h_prev, c_prev = w["x"][:, 0], w["h0"], w["c0"]
     weight_ih, weight_hh, bias_ih, _ = torch_weights(w)
     g_pt = pt["lstm_step_backward"](*(torch.tensor(a) for a in (dh, dc, x_t, h_prev, c_prev)), weight_ih, weight_hh, bias_ih)
-    g_tf = tfn["lstm_step_backward"](*(tf.constant(a) for a in (dh, dc, x_t, h_prev, c_prev, w["kernel"], w["recurrent_kernel"],
-                                                                   w["bias"])))
+    g_tf = tfn["lstm_step_backward"](
+        *(tf.constant(a) for a in (dh, dc, x_t, h_prev, c_prev, w["kernel"], w["recurrent_kernel"], w["bias"]))
+    )
     pairs = {"x": "x", "h_prev": "h_prev", "c_prev": "c_prev", "bias": "bias"}
     for k_pt, k_tf in pairs.items():
         assert rel_error(g_pt[k_pt], np.asarray(g_tf[k_tf])) < 1e-10, k_pt
@@ -109,10 +127,22 @@ def test_step_backward_agrees_across_frameworks_and_with_a_numerical_gradient(pt
         h, c, _ = tfn["lstm_step"](*(tf.constant(a) for a in (x_t, h_prev, c_prev, kernel, recurrent_kernel, bias)))
         return float(np.sum(dh * np.asarray(h)) + np.sum(dc * np.asarray(c)))
 
-    point = {"kernel": w["kernel"], "recurrent_kernel": w["recurrent_kernel"], "bias": w["bias"], "x_t": x_t,
-             "h_prev": h_prev, "c_prev": c_prev}
-    names = {"kernel": "kernel", "recurrent_kernel": "recurrent_kernel", "bias": "bias", "x_t": "x", "h_prev": "h_prev",
-             "c_prev": "c_prev"}
+    point = {
+        "kernel": w["kernel"],
+        "recurrent_kernel": w["recurrent_kernel"],
+        "bias": w["bias"],
+        "x_t": x_t,
+        "h_prev": h_prev,
+        "c_prev": c_prev,
+    }
+    names = {
+        "kernel": "kernel",
+        "recurrent_kernel": "recurrent_kernel",
+        "bias": "bias",
+        "x_t": "x",
+        "h_prev": "h_prev",
+        "c_prev": "c_prev",
+    }
     for name, key in names.items():
         numerical = numerical_gradient(lambda v, name=name: loss(**{**point, name: v}), point[name])
         assert rel_error(np.asarray(g_tf[key]), numerical) < 1e-6, f"{name}: {rel_error(np.asarray(g_tf[key]), numerical):.1e}"
@@ -132,8 +162,8 @@ def test_forget_bias_initialisation_means_the_same_in_both(pt, tfn):
     layer = keras.layers.LSTM(H, unit_forget_bias=False)
     layer.build((None, None, D))
     tfn["init_forget_bias"](layer, 1.0)
-    np.testing.assert_allclose(bias[H:2 * H], np.ones(H), rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(layer.cell.bias)[H:2 * H], np.ones(H))
+    np.testing.assert_allclose(bias[H : 2 * H], np.ones(H), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(layer.cell.bias)[H : 2 * H], np.ones(H))
     default = keras.layers.LSTM(H)  # Keras' unit_forget_bias=True is the same initialisation
     default.build((None, None, D))
     np.testing.assert_allclose(np.asarray(default.cell.bias), np.asarray(layer.cell.bias))
@@ -154,8 +184,9 @@ def test_seed_models_compute_the_same_probabilities(pt, tfn):
     head = next(m for m in model.modules() if isinstance(m, nn.Linear))
     state = porting.rnn_keras_to_torch("lstm", kernel, recurrent, bias)
     lstm.load_state_dict({f"{k}_l0": torch.from_numpy(v) for k, v in state.items()})
-    head.load_state_dict({"weight": torch.from_numpy(porting.dense_kernel_keras_to_torch(dense_kernel)),
-                          "bias": torch.from_numpy(dense_bias)})
+    head.load_state_dict(
+        {"weight": torch.from_numpy(porting.dense_kernel_keras_to_torch(dense_kernel)), "bias": torch.from_numpy(dense_bias)}
+    )
     x = np.random.default_rng(2).normal(size=(6, 24, 1)).astype(np.float32)
     with torch.no_grad():
         probabilities = torch.sigmoid(model(torch.from_numpy(x))).numpy()
