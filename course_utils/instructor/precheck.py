@@ -90,16 +90,47 @@ def restore_locked(name: str, nb, reference: Reference) -> list[str]:
     return notes
 
 
+def live_names(nb, trusted: set[str]) -> list[set[str]]:
+    """For each cell, the names whose value at its end a later test cell reads: a test cell reads
+    the name without binding it itself, and no trusted cell (release or test) in between binds it.
+    A student's scratch ``x`` or ``model`` that the notebook sets again before any test reads it
+    is harmless; rebinding a name the tests then read is not."""
+    import ast
+
+    reads, binds = [], []
+    for cell in nb.cells:
+        read, bound = set(), set()
+        if cell.cell_type == "code" and cell.source in trusted:
+            try:
+                tree = ast.parse(transform(cell.source) or cell.source)
+            except SyntaxError:
+                tree = None
+            if tree is not None:
+                bound = set(defined_names(tree))
+                if nbgrader_meta(cell).get("grade"):
+                    read = loaded_names(tree) - bound
+        reads.append(read)
+        binds.append(bound)
+    live, ahead = [set() for _ in nb.cells], set()
+    for index in range(len(nb.cells) - 1, -1, -1):  # walking back: what is read before it is bound again
+        live[index] = set(ahead)
+        ahead = (ahead - binds[index]) | reads[index]
+    return live
+
+
 def neutralise(name: str, nb, reference: Reference | None) -> list[str]:
     """Replace each changed code cell that could forge the verdicts by a cell that raises; the reasons."""
     trusted = reference.trusted.get(name, set()) if reference else set()
     protected = reference.protected.get(name, {}) if reference else {}
+    live = live_names(nb, trusted)
     found = []
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         meta = nbgrader_meta(cell)
         if cell.cell_type != "code" or cell.source in trusted:  # "locked" is the student's to set
             continue
-        why = attacks(cell.source, protected)
+        # imports always; other names only where a later test reads the value this cell would leave
+        why = attacks(cell.source, {n: how for n, how in protected.items()
+                                    if n in live[index] or any(h.startswith("import") for h in how)})
         if why:
             label = meta.get("grade_id") or cell.get("id")
             message = f"{BLOCKED}: the grader did not run this cell ({'; '.join(why)})"

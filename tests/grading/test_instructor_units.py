@@ -262,3 +262,31 @@ def test_a_name_a_test_cell_binds_itself_may_be_reused_by_the_student():
     assert "x" not in reference.protected["lesson"] and "check_equal" in reference.protected["lesson"]
     assert flags.attacks("x = 5\ndef square(v):\n    return v * v\nprint(square(x))", reference.protected["lesson"]) == []
     assert flags.attacks("check_equal = print", reference.protected["lesson"]) != []
+
+
+def test_rebinding_is_refused_only_where_a_later_test_reads_the_value():
+    """``data`` is read by the test as the set-up cell left it: rebinding it in the answer is
+    refused. ``model`` is set again by a locked cell before the test reads it: reusing the
+    name in the answer is harmless and runs."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    def cell(source, gid, **meta):
+        return new_code_cell(source, metadata={"nbgrader": {"grade_id": gid, "solution": False, "grade": False,
+                                                            "locked": True, **meta}})
+
+    def notebook(answer):
+        return new_notebook(cells=[
+            cell("from course_utils.checks import check_equal\ndata = [1, 2]", "setup"),
+            cell(answer, "total", solution=True, locked=False),
+            cell("model = total", "build"),
+            cell("check_equal(model(data), 3)", "total_tests", grade=True, points=1),
+        ])
+
+    source = notebook("def total(v):\n    return sum(v)")
+    reference = precheck.Reference({"lesson": source}, {"lesson": nbformat.from_dict(source)})
+    harmless = notebook("model = None\ndef total(v):\n    return sum(v)")
+    assert precheck.neutralise("lesson", harmless, reference) == []
+    forged = notebook("data = [3]\ndef total(v):\n    return v[0]")
+    found = precheck.neutralise("lesson", forged, reference)
+    assert len(found) == 1 and "rebinds data" in found[0], found
