@@ -62,6 +62,13 @@ def _drop_to_nobody() -> None:
     os.setuid(NOBODY)
 
 
+def interpreter_under_tmp() -> list[str]:
+    """This Python's folders that lie under /tmp (a venv made there): the sandbox's empty /tmp
+    would hide them, so they are mounted back read-only."""
+    found = {str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, Path(sys.executable).parent)}
+    return sorted(p for p in found if Path(p).is_relative_to("/tmp"))
+
+
 def bwrap_works(as_nobody: bool) -> bool:
     """Whether ``bwrap`` makes its namespaces here and this Python runs in them (as ``nobody``:
     unprivileged user namespaces, and an interpreter that ``nobody`` may read)."""
@@ -69,6 +76,8 @@ def bwrap_works(as_nobody: bool) -> bool:
         return False
     probe = [bwrap(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--unshare-all",
              "--die-with-parent", "--cap-drop", "ALL"]
+    for path in interpreter_under_tmp():
+        probe += ["--ro-bind", path, path]
     if os.geteuid() == 0 and not as_nobody:
         probe += ["--uid", str(NOBODY), "--gid", str(NOBODY)]
     try:
@@ -126,7 +135,7 @@ def bwrap_argv(*, cwd: str, runtime: str, home: str, hide: list[str], read_only:
             argv += ["--perms", "0555", "--size", "4096", "--tmpfs", path]
         else:
             argv += ["--ro-bind", "/dev/null", path]
-    for path in read_only:  # after the covers: the data and the package inside a covered folder
+    for path in [*read_only, *interpreter_under_tmp()]:  # after the covers: data, package, a venv under /tmp
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]
     argv += ["--perms", "0700", "--size", str(limits.tmp_mb << 20), "--tmpfs", home,

@@ -142,17 +142,21 @@ def gru_step(x_t, h_prev, W_ih, W_hh, b_ih, b_hh):
 
 
 # %% nbgrader={"grade": true, "grade_id": "gru_step_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-torch.manual_seed(0)
-cell = nn.GRUCell(3, 4)
-x_t, h_prev = torch.randn(2, 3), torch.randn(2, 4)
-with torch.no_grad():
-    h_t = gru_step(x_t, h_prev, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
-    expected = cell(x_t, h_prev)
+# torch.ops and its namespaces and operators (torch.ops.aten.gru_cell, however it is named) are built-ins too
+check_from_scratch(gru_step, [nn.GRU, nn.GRUCell, torch.gru_cell, nn.RNNBase, torch._VF, torch._C, torch.ops,
+                              torch._ops._OpNamespace, torch._ops.OpOverloadPacket, torch._ops.OpOverload],
+                   name="gru_step", allowed="use matrix products, torch.sigmoid and torch.tanh")
+rng = np.random.default_rng(0)
+W_ih, W_hh = torch.tensor(rng.normal(size=(12, 3))), torch.tensor(rng.normal(size=(12, 4)) / 2)
+b_ih, b_hh = torch.tensor(rng.normal(size=12)), torch.tensor(rng.normal(size=12))
+x_t, h_prev = torch.tensor(rng.normal(size=(2, 3))), torch.tensor(rng.normal(size=(2, 4)))
+h_t = gru_step(x_t, h_prev, W_ih, W_hh, b_ih, b_hh)
 check_shape(h_t, (2, 4), name="gru_step")
-check_close(h_t, expected, rtol=1e-5, atol=1e-6, name="gru_step against nn.GRUCell")
+# what nn.GRUCell computes with these weights (float64)
+expected = torch.tensor([[0.67850768, -0.69171692, 1.25026232, 0.11269581],
+                         [0.01215922, 0.99403095, 0.48691806, 0.83069285]], dtype=torch.float64)
+check_close(h_t, expected, rtol=1e-6, atol=1e-7, name="gru_step against nn.GRUCell's result")
 ### BEGIN HIDDEN TESTS
-check_from_scratch(gru_step, [nn.GRU, nn.GRUCell, torch.gru_cell, nn.RNNBase, torch._VF], name="gru_step",
-                   allowed="use matrix products, torch.sigmoid and torch.tanh")
 torch.manual_seed(1)
 for n, d, h in [(5, 2, 3), (1, 6, 6), (4, 1, 7), (3, 4, 4)]:
     cell = nn.GRUCell(d, h).double()
@@ -262,6 +266,12 @@ def port_gru_weights(kernel, recurrent_kernel, bias):
 
 
 # %% nbgrader={"grade": true, "grade_id": "port_gru_weights_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check_from_scratch(port_gru_weights, [porting, porting.rnn_keras_to_torch, porting.rnn_torch_to_keras,
+                                      porting.keras_rnn_weights_to_torch_state, porting.torch_state_to_keras_rnn_weights,
+                                      cu.set_rnn_weights],
+                   name="port_gru_weights", allowed="transpose and reorder the blocks with numpy or torch operations")
+
+
 def _keras_gru_weights(d, h, seed):
     """Random Keras-layout GRU weights: kernel (D, 3H), recurrent_kernel (H, 3H), bias (2, 3H)."""
     rng = np.random.default_rng(seed)
@@ -274,17 +284,14 @@ for name, shape in [("weight_ih_l0", (12, 3)), ("weight_hh_l0", (12, 4)), ("bias
     check_shape(ported[name], shape, name=f"port_gru_weights(...)[{name!r}]")
 yours = nn.GRU(3, 4, batch_first=True)
 yours.load_state_dict(ported)
-reference = nn.GRU(3, 4, batch_first=True)
-reference.load_state_dict({f"{k}_l0": torch.from_numpy(v)  # ported by the course's porting module
-                           for k, v in porting.rnn_keras_to_torch("gru", kernel, recurrent_kernel, bias).items()})
 x = torch.tensor(np.random.default_rng(0).normal(size=(2, 5, 3)), dtype=torch.float32)
+# the last step's outputs of the Keras GRU(4, reset_after=True) with these weights on x (float64)
+expected = torch.tensor([[0.8981297, -0.69375845, 0.72781092, 0.64620983],
+                         [-0.03394231, -0.85665435, 0.50329618, 0.67102388]])
 with torch.no_grad():
-    check_close(yours(x)[0], reference(x)[0], rtol=1e-5, atol=1e-6, name="an nn.GRU with your ported weights")
+    check_close(yours(x)[0][:, -1], expected, rtol=1e-5, atol=1e-6,
+                name="an nn.GRU with your ported weights, against the Keras GRU's outputs")
 ### BEGIN HIDDEN TESTS
-check_from_scratch(port_gru_weights, [porting, porting.rnn_keras_to_torch, porting.rnn_torch_to_keras,
-                                      porting.keras_rnn_weights_to_torch_state, porting.torch_state_to_keras_rnn_weights,
-                                      cu.set_rnn_weights],
-                   name="port_gru_weights", allowed="transpose and reorder the blocks with numpy or torch operations")
 for d, h, dtype in [(2, 5, np.float64), (6, 3, np.float32), (4, 4, np.float64), (1, 1, np.float64)]:
     kernel, recurrent_kernel, bias = (a.astype(dtype) for a in _keras_gru_weights(d, h, seed=d + h))
     originals = [a.copy() for a in (kernel, recurrent_kernel, bias)]
@@ -372,15 +379,14 @@ def count_rnn_params(kind, input_size, hidden_size, num_layers=1, bidirectional=
 
 
 # %% nbgrader={"grade": true, "grade_id": "count_rnn_params_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-count = count_rnn_params("gru", 12, 64)
-assert type(count) is int, f"count_rnn_params should return a Python int, got {type(count).__name__}"
-assert count == cu.count_params(nn.GRU(12, 64)), f"a GRU(12 -> 64): expected {cu.count_params(nn.GRU(12, 64))}, got {count}"
-expected = cu.count_params(nn.LSTM(12, 32, num_layers=2, bidirectional=True))
-got = count_rnn_params("lstm", 12, 32, num_layers=2, bidirectional=True)
-assert got == expected, f"a 2-layer bidirectional LSTM(12 -> 32): expected {expected}, got {got}"
-### BEGIN HIDDEN TESTS
 check_from_scratch(count_rnn_params, [nn.RNNBase, nn.RNNCellBase], name="count_rnn_params",
                    allowed="compute the count with the formulas above, without building a layer")
+count = count_rnn_params("gru", 12, 64)
+assert type(count) is int, f"count_rnn_params should return a Python int, got {type(count).__name__}"
+assert count == 14976, f"nn.GRU(12, 64) has 14976 parameters, count_rnn_params gives {count}"
+got = count_rnn_params("lstm", 12, 32, num_layers=2, bidirectional=True)
+assert got == 36864, f"nn.LSTM(12, 32, num_layers=2, bidirectional=True) has 36864 parameters, count_rnn_params gives {got}"
+### BEGIN HIDDEN TESTS
 _layers = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 for kind in ("rnn", "gru", "lstm"):
     for d, h, layers, bi in [(1, 1, 1, False), (3, 5, 1, True), (7, 4, 3, False), (2, 9, 2, True), (16, 16, 3, True)]:
@@ -890,8 +896,9 @@ for epoch in range(CHAR_EPOCHS):
 # * `model`: an `nn.Module` with `model(ids)` → logits (N, T, V); put it in evaluation
 #   mode (`model.eval()`) before using it; gradients are not needed (`torch.no_grad()`)
 # * `ids`: (N, T) int64 tensor; `temperature`: a positive float
-# * returns an int64 tensor (N,): for each row, an id **drawn at random** from
-#   $\operatorname{softmax}(\ell / \tau)$, $\ell$ the logits of the **last** step; use
+# * returns an int64 tensor of shape (N,), (1,) for a single sequence: for each row, an id
+#   **drawn at random** from $\operatorname{softmax}(\ell / \tau)$, $\ell$ the logits of the
+#   **last** step, computed by running the model on the whole of `ids`; use
 #   torch's random number generator (`torch.multinomial` or `torch.distributions.Categorical`),
 #   so that `torch.manual_seed` makes the draws reproducible and every call draws afresh
 
@@ -925,6 +932,8 @@ assert draws.dtype == torch.int64, f"the ids should be int64, got {draws.dtype}"
 frequencies = torch.bincount(draws, minlength=4).double() / 20000
 check_close(frequencies, torch.softmax(torch.tensor([2.0, 1.0, 0.0, -1.0], dtype=torch.float64), 0), atol=0.02,
             name="the frequencies of 20000 draws at temperature 1 (a draw from the softmax?)")
+check_shape(sample_with_temperature(_FixedLogits([2.0, 1.0, 0.0, -1.0]), torch.zeros(1, 3, dtype=torch.int64), 1.0), (1,),
+            name="sample_with_temperature for a single sequence (N = 1)")
 ### BEGIN HIDDEN TESTS
 _logits = torch.tensor([2.0, 1.0, 0.0, -1.0], dtype=torch.float64)
 for temperature in (0.5, 2.0, 1.5):
@@ -970,6 +979,25 @@ ids = torch.randint(0, 5, (400, 4))
 draws = sample_with_temperature(model, ids, 1.0)
 check_equal(draws, (ids[:, -1] + 1) % 5,
             name="the draws of a confident model with dropout (is the model in eval mode? the last step's logits used?)")
+
+class _PrefixSum(nn.Module):
+    """Logits at step t that strongly favour (ids[0] + ... + ids[t]) mod V: the last step depends on the whole prompt."""
+
+    def __init__(self, vocab_size=7):
+        super().__init__()
+        self.vocab_size = vocab_size
+
+    def forward(self, ids):
+        return nn.functional.one_hot(ids.cumsum(dim=1) % self.vocab_size, self.vocab_size).double() * 25.0
+
+torch.manual_seed(5)
+ids = torch.randint(0, 7, (300, 6))
+for rows in (ids, ids[:1]):
+    draws = sample_with_temperature(_PrefixSum(), rows, 1.0)
+    check_shape(draws, (len(rows),), name=f"sample_with_temperature for {len(rows)} sequence(s)")
+    check_equal(draws, rows.sum(dim=1) % 7,
+                name="the draws of a confident model whose last step depends on the whole prompt "
+                     "(is the model run on all of ids, not only the last id?)")
 ### END HIDDEN TESTS
 
 # %% [markdown]

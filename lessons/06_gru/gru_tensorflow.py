@@ -141,6 +141,19 @@ def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
 
 
 # %% nbgrader={"grade": true, "grade_id": "gru_step_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check_from_scratch(gru_step, [keras.layers.GRU, keras.layers.GRUCell, keras.layers.RNN], name="gru_step",
+                   allowed="use matrix products, tf.sigmoid and tf.tanh")
+rng = np.random.default_rng(0)
+kernel, recurrent_kernel = tf.constant(rng.normal(size=(3, 12))), tf.constant(rng.normal(size=(4, 12)) / 2)
+bias = tf.constant(rng.normal(size=(2, 12)))
+x_t, h_prev = tf.constant(rng.normal(size=(2, 3))), tf.constant(rng.normal(size=(2, 4)))
+h_t = gru_step(x_t, h_prev, kernel, recurrent_kernel, bias)
+check_shape(h_t, (2, 4), name="gru_step")
+# what keras.layers.GRUCell(4, reset_after=True) computes with these weights (float64)
+expected = np.array([[0.9597968, -0.64949093, 1.11440555, 0.84026264],
+                     [0.42714454, 0.11517404, 0.57444506, 0.92595941]])
+check_close(h_t, expected, rtol=1e-6, atol=1e-7, name="gru_step against keras.layers.GRUCell's result")
+### BEGIN HIDDEN TESTS
 def _gru_cell(d, h, dtype="float32", seed=0, recurrent_scale=1.0):
     """A built GRUCell(reset_after=True) with random non-zero biases."""
     with warnings.catch_warnings():
@@ -152,15 +165,6 @@ def _gru_cell(d, h, dtype="float32", seed=0, recurrent_scale=1.0):
     cell.recurrent_kernel.assign(cell.recurrent_kernel * recurrent_scale)
     return cell
 
-cell = _gru_cell(3, 4)
-rng = np.random.default_rng(0)
-x_t, h_prev = tf.constant(rng.normal(size=(2, 3)), tf.float32), tf.constant(rng.normal(size=(2, 4)), tf.float32)
-h_t = gru_step(x_t, h_prev, cell.kernel, cell.recurrent_kernel, cell.bias)
-check_shape(h_t, (2, 4), name="gru_step")
-check_close(h_t, cell(x_t, [h_prev])[0], rtol=1e-5, atol=1e-6, name="gru_step against keras.layers.GRUCell")
-### BEGIN HIDDEN TESTS
-check_from_scratch(gru_step, [keras.layers.GRU, keras.layers.GRUCell, keras.layers.RNN], name="gru_step",
-                   allowed="use matrix products, tf.sigmoid and tf.tanh")
 rng = np.random.default_rng(1)
 for n, d, h in [(5, 2, 3), (1, 6, 6), (4, 1, 7), (3, 4, 4)]:
     cell = _gru_cell(d, h, "float64", seed=n + d, recurrent_scale=3.0)  # strong recurrent weights: a misplaced reset gate shows
@@ -266,10 +270,17 @@ def port_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh):
 
 
 # %% nbgrader={"grade": true, "grade_id": "port_gru_weights_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-def _keras_gru_weights(d, h, seed):
-    """Random Keras-layout GRU weights: kernel (D, 3H), recurrent_kernel (H, 3H), bias (2, 3H)."""
+check_from_scratch(port_gru_weights, [porting, porting.rnn_keras_to_torch, porting.rnn_torch_to_keras,
+                                      porting.keras_rnn_weights_to_torch_state, porting.torch_state_to_keras_rnn_weights,
+                                      cu.set_rnn_weights],
+                   name="port_gru_weights", allowed="transpose and reorder the blocks with numpy or TensorFlow operations")
+
+
+def _torch_gru_weights(d, h, seed):
+    """Random nn.GRU-layout weights: weight_ih (3H, D), weight_hh (3H, H), bias_ih (3H,), bias_hh (3H,)."""
     rng = np.random.default_rng(seed)
-    return rng.normal(size=(d, 3 * h)), rng.normal(size=(h, 3 * h)) / np.sqrt(h), rng.normal(size=(2, 3 * h))
+    return (rng.normal(size=(3 * h, d)), rng.normal(size=(3 * h, h)) / np.sqrt(h), rng.normal(size=3 * h),
+            rng.normal(size=3 * h))
 
 
 def _keras_gru(weights, d, h):
@@ -280,21 +291,22 @@ def _keras_gru(weights, d, h):
     layer.set_weights([np.asarray(w, np.float32) for w in weights])
     return layer
 
-keras_weights = [a.astype(np.float32) for a in _keras_gru_weights(3, 4, seed=0)]
-torch_layout = porting.rnn_keras_to_torch("gru", *keras_weights)  # what nn.GRU would hold, made by the course's porting
-ported = port_gru_weights(torch_layout["weight_ih"], torch_layout["weight_hh"], torch_layout["bias_ih"],
-                          torch_layout["bias_hh"])
+ported = port_gru_weights(*(a.astype(np.float32) for a in _torch_gru_weights(3, 4, seed=0)))
 assert len(ported) == 3, f"port_gru_weights should return [kernel, recurrent_kernel, bias], got {len(ported)} arrays"
 for array, shape, what in zip(ported, [(3, 12), (4, 12), (2, 12)], ("kernel", "recurrent_kernel", "bias")):
     check_shape(array, shape, name=f"the ported {what}")
 x = tf.constant(np.random.default_rng(0).normal(size=(2, 5, 3)), tf.float32)
-check_close(_keras_gru(ported, 3, 4)(x), _keras_gru(keras_weights, 3, 4)(x), rtol=1e-5, atol=1e-6,
-            name="a Keras GRU with your ported weights")
+# the last step's outputs of nn.GRU(3, 4, batch_first=True) with these weights on x (float64)
+expected = np.array([[0.74417171, -0.31016276, 0.93085615, -0.24106605],
+                     [0.66158016, -0.40124374, 0.65071693, 0.69098556]])
+check_close(_keras_gru(ported, 3, 4)(x)[:, -1], expected, rtol=1e-5, atol=1e-6,
+            name="a Keras GRU with your ported weights, against nn.GRU's outputs")
 ### BEGIN HIDDEN TESTS
-check_from_scratch(port_gru_weights, [porting, porting.rnn_keras_to_torch, porting.rnn_torch_to_keras,
-                                      porting.keras_rnn_weights_to_torch_state, porting.torch_state_to_keras_rnn_weights,
-                                      cu.set_rnn_weights],
-                   name="port_gru_weights", allowed="transpose and reorder the blocks with numpy or TensorFlow operations")
+def _keras_gru_weights(d, h, seed):
+    """Random Keras-layout GRU weights: kernel (D, 3H), recurrent_kernel (H, 3H), bias (2, 3H)."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(d, 3 * h)), rng.normal(size=(h, 3 * h)) / np.sqrt(h), rng.normal(size=(2, 3 * h))
+
 for d, h, dtype in [(2, 5, np.float64), (6, 3, np.float32), (4, 4, np.float64), (1, 1, np.float64)]:
     expected = [a.astype(dtype) for a in _keras_gru_weights(d, h, seed=d + h)]
     layout = porting.rnn_keras_to_torch("gru", *expected)
@@ -374,6 +386,15 @@ def count_rnn_params(kind, input_size, hidden_size, num_layers=1, bidirectional=
 
 
 # %% nbgrader={"grade": true, "grade_id": "count_rnn_params_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check_from_scratch(count_rnn_params, [keras.layers.RNN, keras.layers.SimpleRNNCell, keras.layers.GRUCell,
+                                      keras.layers.LSTMCell, keras.layers.Bidirectional],
+                   name="count_rnn_params", allowed="compute the count with the formulas above, without building a layer")
+count = count_rnn_params("gru", 12, 64)
+assert type(count) is int, f"count_rnn_params should return a Python int, got {type(count).__name__}"
+assert count == 14976, f"keras.layers.GRU(64) on 12 inputs has 14976 parameters, count_rnn_params gives {count}"
+got = count_rnn_params("lstm", 12, 32, num_layers=2, bidirectional=True)
+assert got == 36352, f"two stacked Bidirectional(LSTM(32)) on 12 inputs have 36352 parameters, count_rnn_params gives {got}"
+### BEGIN HIDDEN TESTS
 def _recurrent_stack(kind, d, h, num_layers=1, bidirectional=False):
     """A Keras model of num_layers stacked (bidirectional) recurrent layers, nothing else."""
     layer_type = {"rnn": keras.layers.SimpleRNN, "gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[kind]
@@ -385,17 +406,6 @@ def _recurrent_stack(kind, d, h, num_layers=1, bidirectional=False):
         warnings.simplefilter("ignore")
         return keras.Sequential(layers)
 
-count = count_rnn_params("gru", 12, 64)
-assert type(count) is int, f"count_rnn_params should return a Python int, got {type(count).__name__}"
-expected = cu.count_params(_recurrent_stack("gru", 12, 64))
-assert count == expected, f"a GRU(12 -> 64): expected {expected}, got {count}"
-expected = cu.count_params(_recurrent_stack("lstm", 12, 32, num_layers=2, bidirectional=True))
-got = count_rnn_params("lstm", 12, 32, num_layers=2, bidirectional=True)
-assert got == expected, f"a 2-layer bidirectional LSTM(12 -> 32): expected {expected}, got {got}"
-### BEGIN HIDDEN TESTS
-check_from_scratch(count_rnn_params, [keras.layers.RNN, keras.layers.SimpleRNNCell, keras.layers.GRUCell,
-                                      keras.layers.LSTMCell, keras.layers.Bidirectional],
-                   name="count_rnn_params", allowed="compute the count with the formulas above, without building a layer")
 for kind in ("rnn", "gru", "lstm"):
     for d, h, layers, bi in [(1, 1, 1, False), (3, 5, 1, True), (7, 4, 3, False), (2, 9, 2, True), (16, 16, 3, True)]:
         expected = cu.count_params(_recurrent_stack(kind, d, h, layers, bi))
@@ -420,13 +430,25 @@ for (kind, d, h, layers, bi), expected in _pytorch.items():
 # between the RNN and the LSTM, three quarters of an LSTM.
 
 # %%
+def recurrent_stack(kind, d, h, num_layers=1, bidirectional=False):
+    """A Keras model of num_layers stacked (bidirectional) recurrent layers, nothing else."""
+    layer_type = {"rnn": keras.layers.SimpleRNN, "gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[kind]
+    layers = [keras.Input((None, d))]
+    for k in range(num_layers):
+        layer = layer_type(h, return_sequences=k < num_layers - 1)
+        layers.append(keras.layers.Bidirectional(layer) if bidirectional else layer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return keras.Sequential(layers)
+
+
 print("| layer | PyTorch | Keras | Keras' own count |\n|---|---|---|---|")
 for kind in ("rnn", "gru", "lstm"):
     for layers, bi in [(1, False), (2, False), (1, True), (2, True)]:
         label = f"{kind.upper()}(12 -> 64), {layers} layer{'s' if layers > 1 else ''}{', bidirectional' if bi else ''}"
         print(f"| {label} | {count_rnn_params(kind, 12, 64, layers, bi, framework='pytorch'):,} | "
               f"{count_rnn_params(kind, 12, 64, layers, bi):,} | "
-              f"{cu.count_params(_recurrent_stack(kind, 12, 64, layers, bi)):,} |")
+              f"{cu.count_params(recurrent_stack(kind, 12, 64, layers, bi)):,} |")
 
 # %% [markdown]
 # ## 4. Variable-length sequences: padding, masking and the last valid state
@@ -921,11 +943,14 @@ for epoch in range(CHAR_EPOCHS):
 # Write `sample_with_temperature(model, ids, temperature)`: one draw of the next id for
 # each sequence of a batch.
 #
-# * `model`: a Keras model with `model(ids, training=False)` → logits (N, T, V); call it in
-#   inference mode (`training=False`, never `training=True`)
+# * `model`: anything called as `model(ids, training=False)` → logits (N, T, V): a Keras
+#   model, or a plain callable such as this notebook's `Compiled` wrapper, which has no
+#   other method (no `predict`), so call it, in inference mode (`training=False`, never
+#   `training=True`)
 # * `ids`: (N, T) integer tensor or array; `temperature`: a positive float
-# * returns an int64 tensor or numpy array (N,): for each row, an id **drawn at random**
-#   from $\operatorname{softmax}(\ell / \tau)$, $\ell$ the logits of the **last** step; use
+# * returns an int64 tensor or numpy array of shape (N,), (1,) for a single sequence: for
+#   each row, an id **drawn at random** from $\operatorname{softmax}(\ell / \tau)$, $\ell$
+#   the logits of the **last** step, computed by running the model on the whole of `ids`; use
 #   TensorFlow's random number generator (`tf.random.categorical`), so that
 #   `keras.utils.set_random_seed` makes the draws reproducible and every call draws afresh
 
@@ -939,29 +964,40 @@ def sample_with_temperature(model, ids, temperature):
 
 
 # %% nbgrader={"grade": true, "grade_id": "sample_with_temperature_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-class _FixedLogits(keras.Model):
-    """The same logits at every step, whatever the input."""
+class _FixedLogits:
+    """The same logits at every step, whatever the input: a plain callable, not a keras.Model (like Compiled)."""
 
     def __init__(self, logits):
-        super().__init__()
         self.fixed = tf.constant(logits, tf.float32)
 
-    def call(self, ids, training=None):
+    def __call__(self, ids, training=False):
         shape = tf.shape(ids)
         return tf.broadcast_to(self.fixed, tf.concat([shape, tf.shape(self.fixed)], axis=0))
 
+
+def _sample(model, ids, temperature):
+    """sample_with_temperature, with a plain reason when it uses a method the model does not have."""
+    try:
+        return sample_with_temperature(model, ids, temperature)
+    except AttributeError as error:
+        raise AssertionError(f"sample_with_temperature raised AttributeError: {error}. The model is anything called as "
+                             "model(ids, training=False), here a plain callable that is not a keras.Model (like the "
+                             "notebook's Compiled): call it, do not use methods such as model.predict") from error
+
 keras.utils.set_random_seed(0)
-draws = sample_with_temperature(_FixedLogits([2.0, 1.0, 0.0, -1.0]), tf.zeros((20000, 1), tf.int32), 1.0)
+draws = _sample(_FixedLogits([2.0, 1.0, 0.0, -1.0]), tf.zeros((20000, 1), tf.int32), 1.0)
 check_shape(draws, (20000,), name="sample_with_temperature for 20000 sequences")
 assert np.asarray(draws).dtype == np.int64, f"the ids should be int64, got {np.asarray(draws).dtype}"
 frequencies = np.bincount(np.asarray(draws), minlength=4) / 20000
 check_close(frequencies, tf.nn.softmax(tf.constant([2.0, 1.0, 0.0, -1.0], tf.float64)), atol=0.02,
             name="the frequencies of 20000 draws at temperature 1 (a draw from the softmax?)")
+check_shape(_sample(_FixedLogits([2.0, 1.0, 0.0, -1.0]), np.zeros((1, 3), np.int32), 1.0), (1,),
+            name="sample_with_temperature for a single sequence (N = 1)")
 ### BEGIN HIDDEN TESTS
 _logits = tf.constant([2.0, 1.0, 0.0, -1.0], tf.float64)
 for temperature in (0.5, 2.0, 1.5):
     keras.utils.set_random_seed(1)
-    draws = np.asarray(sample_with_temperature(_FixedLogits([2.0, 1.0, 0.0, -1.0]), np.zeros((20000, 3), np.int32),
+    draws = np.asarray(_sample(_FixedLogits([2.0, 1.0, 0.0, -1.0]), np.zeros((20000, 3), np.int32),
                                                temperature))
     assert draws.dtype == np.int64, f"the ids should be int64, got {draws.dtype}"
     check_shape(draws, (20000,), name=f"sample_with_temperature at temperature {temperature}")
@@ -981,12 +1017,12 @@ def _next_id_model(vocab_size=5):
 # draws from the generator the course seeds (the same seed, the same draws), and a fresh draw at every call
 _model = _FixedLogits([2.0, 1.0, 0.0, -1.0])
 keras.utils.set_random_seed(3)
-first = np.asarray(sample_with_temperature(_model, np.zeros((500, 2), np.int32), 0.8))
+first = np.asarray(_sample(_model, np.zeros((500, 2), np.int32), 0.8))
 keras.utils.set_random_seed(3)
-check_equal(np.asarray(sample_with_temperature(_model, np.zeros((500, 2), np.int32), 0.8)), first,
+check_equal(np.asarray(_sample(_model, np.zeros((500, 2), np.int32), 0.8)), first,
             name="two calls after the same seed (draws from TensorFlow's generator?)")
 keras.utils.set_random_seed(4)
-singles = np.concatenate([np.asarray(sample_with_temperature(_model, np.zeros((1, 2), np.int32), 1.0)).reshape(-1)
+singles = np.concatenate([np.asarray(_sample(_model, np.zeros((1, 2), np.int32), 1.0)).reshape(-1)
                           for _ in range(400)])
 check_close(np.bincount(singles, minlength=4) / 400, tf.nn.softmax(_logits), atol=0.1,
             name="the frequencies of 400 successive one-row draws (a fresh random draw at every call?)")
@@ -996,6 +1032,26 @@ ids = np.random.default_rng(2).integers(0, 5, size=(400, 4)).astype(np.int32)
 draws = np.asarray(sample_with_temperature(_next_id_model(), tf.constant(ids), 1.0))
 check_equal(draws, (ids[:, -1] + 1) % 5,
             name="the draws of a confident model with dropout (is the model in inference mode? the last step's logits used?)")
+
+
+class _PrefixSum:
+    """Logits at step t that strongly favour (ids[0] + ... + ids[t]) mod V: the last step depends on the whole prompt."""
+
+    def __init__(self, vocab_size=7):
+        self.vocab_size = vocab_size
+
+    def __call__(self, ids, training=False):
+        sums = tf.math.floormod(tf.math.cumsum(tf.cast(ids, tf.int32), axis=1), self.vocab_size)
+        return tf.one_hot(sums, self.vocab_size, dtype=tf.float32) * 25.0
+
+keras.utils.set_random_seed(5)
+ids = np.random.default_rng(5).integers(0, 7, size=(300, 6)).astype(np.int32)
+for rows in (ids, ids[:1]):
+    draws = np.asarray(_sample(_PrefixSum(), rows, 1.0))
+    check_shape(draws, (len(rows),), name=f"sample_with_temperature for {len(rows)} sequence(s)")
+    check_equal(draws, rows.sum(axis=1) % 7,
+                name="the draws of a confident model whose last step depends on the whole prompt "
+                     "(is the model run on all of ids, not only the last id?)")
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -6,7 +6,8 @@ convention, not the one asked for) or around the input too, the gate order of th
 framework, a port that only transposes, a parameter count without PyTorch's second bias or
 the bidirectional factor, ``out[:, -1]`` on padded or bidirectional outputs, the backward
 state from the wrong end, targets not shifted, the temperature applied to probabilities,
-argmax instead of a draw, a model left in training mode.
+argmax instead of a draw, a model left in training mode, a model run on the last id only, draws
+squeezed to shape () for a single sequence, ``model.predict`` on a model that is only callable.
 """
 from tests.variants import Mutation
 
@@ -51,6 +52,16 @@ def gru_step(x_t, h_prev, W_ih, W_hh, b_ih, b_hh):
         for p, w in zip(cell.parameters(), (W_ih, W_hh, b_ih, b_hh)):
             p.copy_(w)
         return cell(x_t, h_prev)
+"""
+
+TORCH_STEP_ATEN = """
+def gru_step(x_t, h_prev, W_ih, W_hh, b_ih, b_hh):
+    return torch.ops.aten.gru_cell(x_t, h_prev, W_ih, W_hh, b_ih, b_hh)
+"""
+TORCH_STEP_ATEN_ALIAS = """
+from torch.ops import aten
+def gru_step(x_t, h_prev, W_ih, W_hh, b_ih, b_hh):
+    return aten.gru_cell.default(x_t, h_prev, W_ih, W_hh, b_ih, b_hh)
 """
 
 TF_STEP_SLICES = """
@@ -108,6 +119,8 @@ STEP = [
      False),
     ("pytorch", "calls torch.gru_cell", TORCH_STEP_BUILTIN, False),
     ("pytorch", "nn.GRUCell under another name", TORCH_STEP_CELL_ALIAS, False),
+    ("pytorch", "calls torch.ops.aten.gru_cell", TORCH_STEP_ATEN, False),
+    ("pytorch", "torch.ops.aten imported under a name", TORCH_STEP_ATEN_ALIAS, False),
     ("tensorflow", "the solution", Mutation(), True),
     ("tensorflow", "slices per gate", TF_STEP_SLICES, True),
     ("tensorflow", "einsum and tf.math", TF_STEP_EINSUM, True),
@@ -605,6 +618,35 @@ def sample_with_temperature(model, ids, temperature):
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 """
 
+TORCH_SAMPLE_LAST_ID_ONLY = """
+def sample_with_temperature(model, ids, temperature):
+    model.eval()
+    with torch.no_grad():
+        logits = model(ids[:, -1:])[:, -1]
+    return torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1)[:, 0]
+"""
+TORCH_SAMPLE_SQUEEZE = """
+def sample_with_temperature(model, ids, temperature):
+    model.eval()
+    with torch.no_grad():
+        logits = model(ids)[:, -1]
+    return torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1).squeeze()
+"""
+TORCH_SAMPLE_SQUEEZE_AXIS = """
+def sample_with_temperature(model, ids, temperature):
+    model.eval()
+    with torch.no_grad():
+        logits = model(ids)[:, -1]
+    return torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1).squeeze(-1)
+"""
+TORCH_SAMPLE_RESHAPE = """
+def sample_with_temperature(model, ids, temperature):
+    model.eval()
+    with torch.no_grad():
+        probs = torch.softmax(model(ids)[:, -1] / temperature, dim=-1)
+    return torch.multinomial(probs, 1).reshape(-1)
+"""
+
 TF_SAMPLE_LOG_SOFTMAX = """
 def sample_with_temperature(model, ids, temperature):
     logits = model(ids, training=False)
@@ -630,6 +672,37 @@ def sample_with_temperature(model, ids, temperature):
     rng = np.random.default_rng(0)
     return np.array([rng.choice(p.shape[1], p=row / row.sum()) for row in p], dtype=np.int64)
 """
+TF_SAMPLE_LAST_ID_ONLY = """
+def sample_with_temperature(model, ids, temperature):
+    logits = model(ids[:, -1:], training=False)[:, -1]
+    return tf.random.categorical(logits / temperature, num_samples=1)[:, 0]
+"""
+TF_SAMPLE_SQUEEZE = """
+def sample_with_temperature(model, ids, temperature):
+    logits = model(ids, training=False)[:, -1]
+    return tf.squeeze(tf.random.categorical(logits / temperature, num_samples=1))
+"""
+TF_SAMPLE_SQUEEZE_AXIS = """
+def sample_with_temperature(model, ids, temperature):
+    logits = model(ids, training=False)[:, -1]
+    return tf.squeeze(tf.random.categorical(logits / temperature, num_samples=1), axis=1)
+"""
+TF_SAMPLE_RESHAPE = """
+def sample_with_temperature(model, ids, temperature):
+    logits = model(ids, training=False)[:, -1]
+    return tf.reshape(tf.random.categorical(logits / temperature, num_samples=1), [-1])
+"""
+TF_SAMPLE_PREDICT = """
+def sample_with_temperature(model, ids, temperature):
+    logits = model.predict(ids, verbose=0)[:, -1]
+    return tf.random.categorical(logits / temperature, num_samples=1)[:, 0]
+"""
+TF_SAMPLE_CALL_METHOD = """
+def sample_with_temperature(model, ids, temperature):
+    logits = model.call(ids, training=False)[:, -1]
+    return tf.random.categorical(logits / temperature, num_samples=1)[:, 0]
+"""
+
 TF_SAMPLE_ARGMAX = """
 def sample_with_temperature(model, ids, temperature):
     return tf.argmax(model(ids, training=False)[:, -1] / temperature, axis=-1)
@@ -657,6 +730,10 @@ SAMPLE = [
     ("pytorch", "a numpy generator seeded in the function (the same draw at every call)", TORCH_SAMPLE_NUMPY, False),
     ("pytorch", "a torch generator seeded in the function (the same draw at every call)", TORCH_SAMPLE_FIXED_GENERATOR,
      False),
+    ("pytorch", ".squeeze(-1) on the draws", TORCH_SAMPLE_SQUEEZE_AXIS, True),
+    ("pytorch", ".reshape(-1) on the draws", TORCH_SAMPLE_RESHAPE, True),
+    ("pytorch", "the model run on the last id only (the prompt dropped)", TORCH_SAMPLE_LAST_ID_ONLY, False),
+    ("pytorch", ".squeeze() (shape () for a single sequence)", TORCH_SAMPLE_SQUEEZE, False),
     ("tensorflow", "the solution", Mutation(), True),
     ("tensorflow", "log of the tempered softmax", TF_SAMPLE_LOG_SOFTMAX, True),
     ("tensorflow", "inverse CDF in numpy", TF_SAMPLE_NUMPY, True),
@@ -671,6 +748,12 @@ SAMPLE = [
     ("tensorflow", "stateless_categorical with a fixed seed (the same draw at every call)", TF_SAMPLE_STATELESS, False),
     ("tensorflow", "a numpy generator seeded in the function (the same draw at every call)", TF_SAMPLE_FIXED_NUMPY, False),
     ("tensorflow", "int32 ids", Mutation([("num_samples=1)[:, 0]", "num_samples=1, dtype=tf.int32)[:, 0]")]), False),
+    ("tensorflow", "tf.squeeze(..., axis=1) on the draws", TF_SAMPLE_SQUEEZE_AXIS, True),
+    ("tensorflow", "tf.reshape(..., [-1]) on the draws", TF_SAMPLE_RESHAPE, True),
+    ("tensorflow", "the model run on the last id only (the prompt dropped)", TF_SAMPLE_LAST_ID_ONLY, False),
+    ("tensorflow", "tf.squeeze without an axis (shape () for a single sequence)", TF_SAMPLE_SQUEEZE, False),
+    ("tensorflow", "model.predict (the model may be a plain callable)", TF_SAMPLE_PREDICT, False),
+    ("tensorflow", "model.call (the model may be a plain callable)", TF_SAMPLE_CALL_METHOD, False),
 ]
 
 VARIANTS = [
