@@ -103,8 +103,9 @@ def graded(tmp_path_factory):
     kit.write(remarked, sub / "remarked" / "lesson_a" / "lesson_a.ipynb")
     kit.write(kit.answered(release, answers={"square": FLOOD}), sub / "flood" / "lesson_a" / "lesson_a.ipynb")
     victim = sub / "good" / "lesson_a" / "lesson_a.ipynb"
-    kit.write(kit.answered(release, answers={"square": escape_code(course, victim)}),
-              sub / "escape" / "lesson_a" / "lesson_a.ipynb")
+    if SANDBOXED:  # without the sandbox the escape would succeed: it would plant files in this checkout and /tmp
+        kit.write(kit.answered(release, answers={"square": escape_code(course, victim)}),
+                  sub / "escape" / "lesson_a" / "lesson_a.ipynb")
     private = [victim, course / "nbgrader_config.py",  # (the gradebook changes by grading: checked below)
                *sorted((course / "solutions").rglob("*.ipynb")), *sorted((kit.REPO / "course_utils").rglob("*.py"))]
     before = digest(private)
