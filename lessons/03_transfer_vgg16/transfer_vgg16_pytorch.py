@@ -327,7 +327,8 @@ del lesson_model, vgg_base
 # %% [markdown]
 # ### Exercise 4: VGG preprocessing from scratch (3 points)
 # Write `vgg_preprocess(images, mode="caffe")` with PyTorch tensor operations (indexing,
-# `flip`, arithmetic), **not** torchvision's `Normalize` or `normalize`.
+# `flip`, arithmetic), **not** torchvision's `Normalize`, `normalize` or other normalisation
+# helpers, nor batch normalisation.
 #
 # * `images`: a float tensor (N, 3, H, W), RGB channels, values 0..255 (any N, H, W);
 # * `mode="caffe"`: channels reordered to BGR, then subtract 103.939 from B, 116.779 from G
@@ -358,16 +359,32 @@ check_close(vgg_preprocess(pixel), torch.tensor([50 - 103.939, 100 - 116.779, 20
             rtol=1e-4, atol=1e-4, name="vgg_preprocess of one orange pixel, caffe mode")
 check_shape(vgg_preprocess(torch.rand(2, 3, 5, 4) * 255, mode="torch"), (2, 3, 5, 4), name="vgg_preprocess, torch mode")
 ### BEGIN HIDDEN TESTS
-import torchvision.transforms as _T
-import torchvision.transforms.functional as _TF
-import torchvision.transforms.v2 as _T2
-import torchvision.transforms.v2.functional as _TF2
+import importlib as _importlib
 
-check_from_scratch(vgg_preprocess, [_T.Normalize, _TF.normalize, _T2.Normalize, _TF2.normalize], name="vgg_preprocess",
-                   allowed="Use tensor indexing, flip and arithmetic.")
+# every normalisation helper of the installed torchvision (public, private, v1 and v2), batch norm and the raw ops
+_normalizers = [torch._C, torch.ops, F.batch_norm, torch.batch_norm, nn.BatchNorm2d]
+for _module_name in ("torchvision.transforms", "torchvision.transforms.functional", "torchvision.transforms.transforms",
+                     "torchvision.transforms._functional_tensor", "torchvision.transforms._presets",
+                     "torchvision.transforms.v2", "torchvision.transforms.v2.functional",
+                     "torchvision.transforms.v2._misc", "torchvision.transforms.v2.functional._misc"):
+    try:
+        _module = _importlib.import_module(_module_name)
+    except ImportError:
+        continue
+    _normalizers += [getattr(_module, _k) for _k in dir(_module)
+                     if "normalize" in _k.lower() or _k == "ImageClassification"]
+check_from_scratch(vgg_preprocess, _normalizers, name="vgg_preprocess", allowed="Use tensor indexing, flip and arithmetic.")
 torch.manual_seed(3)
 images = torch.rand(3, 3, 6, 5) * 255  # every pixel different: a wrong axis or order shows
 saved = images.clone()
+for _mode in ("caffe", "torch"):
+    _out = vgg_preprocess(images, mode=_mode)
+    assert isinstance(_out, torch.Tensor), \
+        f"vgg_preprocess(images, mode={_mode!r}) should return a torch.Tensor, not {type(_out).__name__}"
+    assert _out.is_floating_point(), f"vgg_preprocess(images, mode={_mode!r}) should return a float tensor, not {_out.dtype}"
+    assert _out.untyped_storage().data_ptr() != images.untyped_storage().data_ptr(), \
+        f"vgg_preprocess(images, mode={_mode!r}) should return a new tensor, not images or a view of it"
+    check_equal(torch.equal(images, saved), True, name=f"images unchanged after vgg_preprocess(images, mode={_mode!r})")
 rgb = images.numpy().astype(np.float64)
 expected_caffe = rgb[:, ::-1] - np.array([103.939, 116.779, 123.68]).reshape(1, 3, 1, 1)
 expected_torch = (rgb / 255 - np.array([0.485, 0.456, 0.406]).reshape(1, 3, 1, 1)) / np.array([0.229, 0.224, 0.225]).reshape(1, 3, 1, 1)
@@ -667,6 +684,7 @@ base = nn.Sequential(OrderedDict(
     block1=nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2)),
     block2=nn.Sequential(nn.Conv2d(4, 5, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
     block3=nn.Sequential(nn.Conv2d(5, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
+    block20=nn.Sequential(nn.Conv2d(6, 6, 1), nn.ReLU()),  # another block whose name starts with "block2"
 ))
 head = nn.Sequential(nn.Flatten(), nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 3))
 model = nn.Sequential(OrderedDict(base=base, head=head))
@@ -680,6 +698,8 @@ assert optimizer is not old_optimizer, "return a new optimizer"
 assert all(p.requires_grad for p in base.block2.parameters()), "block2's parameters should be trainable"
 assert not any(p.requires_grad for p in base.block1.parameters()), "block1 should stay frozen"
 assert not any(p.requires_grad for p in base.block3.parameters()), "block3 should stay frozen (only the named block)"
+assert not any(p.requires_grad for p in base.block20.parameters()), \
+    "block20 should stay frozen: only the block named exactly block2 (base.get_submodule(block))"
 assert head[1].weight.requires_grad and head[3].weight.requires_grad, "the head should stay trainable"
 assert not head[1].bias.requires_grad, "a parameter outside the base that was frozen should stay frozen"
 groups = optimizer.param_groups
@@ -697,7 +717,7 @@ loss.backward()
 optimizer.step()
 moved = {name for name, p in model.named_parameters() if not torch.equal(p, snapshot[name])}
 assert {"base.block2.0.weight", "head.3.weight"} <= moved, f"a step should update block2 and the head; it moved {sorted(moved)}"
-assert not any(name.startswith(("base.block1", "base.block3", "head.1.bias")) for name in moved), \
+assert not any(name.startswith(("base.block1", "base.block3", "base.block20", "head.1.bias")) for name in moved), \
     f"only block2 and the head's trainable parameters may move: {sorted(moved)}"
 ### END HIDDEN TESTS
 

@@ -324,7 +324,8 @@ del lesson_model, vgg_base, probe
 # %% [markdown]
 # ### Exercise 4: VGG preprocessing from scratch (3 points)
 # Write `vgg_preprocess(images, mode="caffe")` with numpy or TensorFlow operations
-# (indexing, reversing an axis, arithmetic), **not** Keras' `preprocess_input`.
+# (indexing, reversing an axis, arithmetic), **not** the `preprocess_input` of Keras' `vgg16`
+# or of any other `keras.applications` model.
 #
 # * `images`: a float numpy array (N, H, W, 3), RGB channels, values 0..255 (any N, H, W);
 # * `mode="caffe"`: channels reordered to BGR, then subtract 103.939 from B, 116.779 from G
@@ -356,11 +357,22 @@ check_close(vgg_preprocess(pixel), np.array([50 - 103.939, 100 - 116.779, 200 - 
 check_shape(vgg_preprocess(np.random.default_rng(0).uniform(0, 255, (2, 5, 4, 3)).astype(np.float32), mode="torch"),
             (2, 5, 4, 3), name="vgg_preprocess, torch mode")
 ### BEGIN HIDDEN TESTS
+import sys as _sys
+import types as _types
+
+from keras import applications as _applications
 from keras.applications import imagenet_utils as _imagenet_utils
 from keras.applications import vgg16 as _vgg16
 
-check_from_scratch(vgg_preprocess, [_vgg16.preprocess_input, _imagenet_utils.preprocess_input],
-                   name="vgg_preprocess", allowed="Use indexing and arithmetic.")
+# every keras.applications.<module>.preprocess_input (vgg16, vgg19, resnet, densenet, ...) and the private
+# helpers of the modules that define them
+_keras_modules = [_module for _module in vars(_applications).values() if isinstance(_module, _types.ModuleType)]
+_keras_modules += [_sys.modules.get(getattr(_module.preprocess_input, "__module__", ""))
+                   for _module in _keras_modules if callable(getattr(_module, "preprocess_input", None))]
+_keras_preprocessing = [getattr(_module, _k) for _module in _keras_modules if _module is not None
+                        for _k in ("preprocess_input", "_preprocess_numpy_input", "_preprocess_tensor_input")
+                        if callable(getattr(_module, _k, None))]
+check_from_scratch(vgg_preprocess, _keras_preprocessing, name="vgg_preprocess", allowed="Use indexing and arithmetic.")
 images = np.random.default_rng(3).uniform(0, 255, (3, 6, 5, 3)).astype(np.float32)  # every pixel different
 saved = images.copy()
 with warnings.catch_warnings():
@@ -709,6 +721,7 @@ x = keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="block2_co
 x = keras.layers.MaxPool2D(2, name="block2_pool")(x)
 x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="block3_conv1")(x)
 x = keras.layers.MaxPool2D(2, name="block3_pool")(x)
+x = keras.layers.Conv2D(6, 1, activation="relu", name="block20_conv1")(x)  # another block whose name starts with "block2"
 base = keras.Model(b_in, x, name="small_base")
 head = keras.layers.Dense(3, activation="softmax", name="head")
 extra = keras.layers.Dense(6, activation="relu", name="frozen_dense")  # frozen outside the base: must stay as it is
@@ -727,6 +740,8 @@ assert all(w.trainable for w in base.get_layer("block2_conv1").weights), "block2
 trainable_paths = {w.path for w in model.trainable_weights}
 for name in ("block1_conv1", "block1_bn", "block3_conv1"):
     assert not any(w.path in trainable_paths for w in base.get_layer(name).weights), f"{name} should stay frozen"
+assert not any(w.path in trainable_paths for w in base.get_layer("block20_conv1").weights), \
+    "block20_conv1 should stay frozen: it belongs to block20, not block2 (names starting with block + '_')"
 assert all(w.path in trainable_paths for w in base.get_layer("block2_conv1").weights), "block2_conv1 should be trainable"
 assert all(w.path in trainable_paths for w in head.weights), "the head should stay trainable"
 assert not any(w.path in trainable_paths for w in extra.weights), "a layer outside the base that was frozen should stay frozen"

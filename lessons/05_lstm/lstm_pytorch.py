@@ -138,7 +138,10 @@ def lstm_step(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
 
 
 # %% nbgrader={"grade": true, "grade_id": "lstm_step_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-check_from_scratch(lstm_step, [nn.LSTM, nn.LSTMCell, nn.RNNBase, torch.lstm_cell, torch.lstm, torch._VF.lstm_cell],
+_aten_lstm = [torch.ops.aten, torch.ops.aten.lstm, torch.ops.aten.lstm_cell] + [
+    getattr(packet, overload) for packet in (torch.ops.aten.lstm, torch.ops.aten.lstm_cell) for overload in packet.overloads()]
+check_from_scratch(lstm_step, [torch._C, torch.ops, torch._VF, *_aten_lstm, nn.LSTM, nn.LSTMCell, nn.RNNBase,
+                               torch.lstm_cell, torch.lstm, torch._VF.lstm_cell],
                    name="lstm_step", allowed="Use matrix products, torch.sigmoid and torch.tanh.")
 torch.manual_seed(0)
 cell = nn.LSTMCell(3, 4)
@@ -202,7 +205,10 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh):
 
 
 # %% nbgrader={"grade": true, "grade_id": "lstm_forward_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-check_from_scratch(lstm_forward, [nn.LSTM, nn.LSTMCell, nn.RNNBase, torch.lstm, torch.lstm_cell, torch._VF.lstm_cell],
+_aten_lstm = [torch.ops.aten, torch.ops.aten.lstm, torch.ops.aten.lstm_cell] + [
+    getattr(packet, overload) for packet in (torch.ops.aten.lstm, torch.ops.aten.lstm_cell) for overload in packet.overloads()]
+check_from_scratch(lstm_forward, [torch._C, torch.ops, torch._VF, *_aten_lstm, nn.LSTM, nn.LSTMCell, nn.RNNBase,
+                                  torch.lstm, torch.lstm_cell, torch._VF.lstm_cell],
                    name="lstm_forward", allowed="Loop over the steps, e.g. with your lstm_step.")
 torch.manual_seed(0)
 lstm = nn.LSTM(3, 4, batch_first=True)
@@ -355,9 +361,12 @@ for label, values in norms.items():
 # %% [markdown]
 # ### Exercise 3: the backward pass of one step (4 points)
 # Write `lstm_step_backward(dh, dc, x_t, h_prev, c_prev, W_ih, W_hh, b)` with PyTorch tensor
-# operations and **without automatic differentiation**: no `.backward()`, nothing from
-# `torch.autograd` or `torch.func`, no numerical gradient; the tests refuse them. You may
-# call your `lstm_step` (with `b` and a zero second bias) to get the gates again.
+# operations, **by hand** from the derivation above: the tests refuse automatic
+# differentiation (`.backward()`, anything from `torch.autograd` or `torch.func`) and the
+# course's `numerical_gradient`. They compare your gradients' values with autograd's, so a
+# finite-difference loop of your own is not caught, but it skips what this exercise is
+# about: the derivation is what is asked. You may call your `lstm_step` (with `b` and a zero
+# second bias) to get the gates again.
 #
 # * `dh`: (N, H), $\partial L/\partial h_t$; `dc`: (N, H), $\partial L/\partial c_t$ from the
 #   next step only

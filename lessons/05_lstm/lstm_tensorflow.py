@@ -366,9 +366,12 @@ for label, values in norms.items():
 # %% [markdown]
 # ### Exercise 3: the backward pass of one step (4 points)
 # Write `lstm_step_backward(dh, dc, x_t, h_prev, c_prev, kernel, recurrent_kernel, bias)`
-# with TensorFlow operations and **without automatic differentiation**: no
-# `tf.GradientTape`, no `tf.gradients`, nothing from `tf.autodiff`, no numerical gradient;
-# the tests refuse them. You may call your `lstm_step` to get the gates again.
+# with TensorFlow operations, **by hand** from the derivation above: the tests refuse
+# automatic differentiation (`tf.GradientTape`, `tf.gradients`, anything from `tf.autodiff`)
+# and the course's `numerical_gradient`. They compare your gradients' values with
+# `tf.GradientTape`'s, so a finite-difference loop of your own is not caught, but it skips
+# what this exercise is about: the derivation is what is asked. You may call your
+# `lstm_step` to get the gates again.
 #
 # * `dh`: (N, H), $\partial L/\partial h_t$; `dc`: (N, H), $\partial L/\partial c_t$ from the
 #   next step only

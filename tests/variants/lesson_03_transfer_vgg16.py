@@ -581,3 +581,112 @@ VARIANTS += [
      "        return (x / 255 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])\n"
      "    raise ValueError(mode)\n", False),
 ]
+
+# other libraries' preprocessing and normalisation helpers, wrong types and blocks matched by prefix
+TORCH_PREPROCESS_TEMPLATE = """
+def vgg_preprocess(images, mode='caffe'):
+    if mode == 'caffe':
+        return images[:, [2, 1, 0]] - torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
+    if mode == 'torch':
+        mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+        return TORCH_MODE
+    raise ValueError(mode)
+"""
+
+
+def torch_preprocess(torch_mode, prefix=""):
+    return prefix + TORCH_PREPROCESS_TEMPLATE.replace("TORCH_MODE", torch_mode)
+
+
+TF_PREPROCESS_TEMPLATE = """
+def vgg_preprocess(images, mode='caffe'):
+    x = np.array(images, dtype=np.float32)
+    if mode == 'caffe':
+        return CAFFE_MODE
+    if mode == 'torch':
+        return TORCH_MODE
+    raise ValueError(mode)
+"""
+
+
+def tf_preprocess(caffe="x[..., ::-1] - np.array([103.939, 116.779, 123.68])",
+                  torch_mode="(x / 255 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])", prefix=""):
+    return prefix + TF_PREPROCESS_TEMPLATE.replace("CAFFE_MODE", caffe).replace("TORCH_MODE", torch_mode)
+
+
+VARIANTS += [
+    ("pytorch", "vgg_preprocess", "mean and std as tensors, float64 result",
+     torch_preprocess("((images.double() / 255 - mean.double().view(1, 3, 1, 1)) / std.double().view(1, 3, 1, 1))"), True),
+    ("pytorch", "vgg_preprocess", "transforms.v2.functional.normalize_image",
+     torch_preprocess("normalize_image(images / 255, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])",
+                      "from torchvision.transforms.v2.functional import normalize_image\n"), False),
+    ("pytorch", "vgg_preprocess", "transforms._functional_tensor.normalize",
+     torch_preprocess("_FT.normalize(images / 255, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])",
+                      "import torchvision.transforms._functional_tensor as _FT\n"), False),
+    ("pytorch", "vgg_preprocess", "batch norm with the ImageNet statistics",
+     torch_preprocess("F.batch_norm(images / 255, mean, std ** 2, training=False, eps=0.0)"), False),
+    ("pytorch", "vgg_preprocess", "the weights' own transforms (ImageClassification)",
+     torch_preprocess("ImageClassification(crop_size=images.shape[-1], resize_size=images.shape[-1])(images / 255)",
+                      "from torchvision.transforms._presets import ImageClassification\n"), False),
+    ("pytorch", "vgg_preprocess", "a numpy array instead of a tensor",
+     """
+def vgg_preprocess(images, mode='caffe'):
+    x = images.numpy().astype(np.float32)
+    if mode == 'caffe':
+        return x[:, ::-1] - np.array([103.939, 116.779, 123.68], dtype=np.float32).reshape(1, 3, 1, 1)
+    if mode == 'torch':
+        return ((x / 255 - np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1))
+                / np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1))
+    raise ValueError(mode)
+""", False),
+    ("pytorch", "vgg_preprocess", "an integer tensor",
+     Mutation([("return images.flip(1) - mean.view(1, 3, 1, 1)", "return (images.flip(1) - mean.view(1, 3, 1, 1)).long()")]),
+     False),
+    ("pytorch", "vgg_preprocess", "the input divided in place (div_) in torch mode",
+     """
+def vgg_preprocess(images, mode='caffe'):
+    if mode == 'caffe':
+        return images.flip(1) - torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
+    if mode == 'torch':
+        images.div_(255)
+        mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+        return (images - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    raise ValueError(mode)
+""", False),
+    ("tensorflow", "vgg_preprocess", "tf.reverse and tf.constant, a tensor", tf_preprocess(
+        caffe="tf.reverse(tf.constant(x), axis=[-1]) - tf.constant([103.939, 116.779, 123.68])"), True),
+    ("tensorflow", "vgg_preprocess", "keras.applications.vgg19.preprocess_input",
+     tf_preprocess(caffe="keras.applications.vgg19.preprocess_input(x)"), False),
+    ("tensorflow", "vgg_preprocess", "resnet50's preprocess_input under an alias",
+     tf_preprocess(caffe="_prep(x)", prefix="from keras.applications.resnet50 import preprocess_input as _prep\n"), False),
+    ("tensorflow", "vgg_preprocess", "keras.applications.resnet.preprocess_input",
+     tf_preprocess(caffe="keras.applications.resnet.preprocess_input(x.copy())"), False),
+    ("tensorflow", "vgg_preprocess", "densenet's preprocess_input for torch mode",
+     tf_preprocess(torch_mode="keras.applications.densenet.preprocess_input(x)"), False),
+    ("tensorflow", "vgg_preprocess", "imagenet_utils' private numpy helper",
+     tf_preprocess(caffe="_numpy_input(x, data_format='channels_last', mode='caffe')",
+                   prefix="from keras.src.applications.imagenet_utils import _preprocess_numpy_input as _numpy_input\n"),
+     False),
+
+    ("pytorch", "setup_fine_tuning", "parameter names split at the first dot",
+     "def setup_fine_tuning(model, base, block, lr=1e-4):\n    for name, p in base.named_parameters():\n"
+     "        if name.partition('.')[0] == block:\n            p.requires_grad_(True)\n"
+     "    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)\n", True),
+    ("pytorch", "setup_fine_tuning", "parameter names matched with startswith(block) (block20 unfrozen too)",
+     "def setup_fine_tuning(model, base, block, lr=1e-4):\n    for name, p in base.named_parameters():\n"
+     "        if name.startswith(block):\n            p.requires_grad = True\n"
+     "    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)\n", False),
+    ("pytorch", "setup_fine_tuning", "children matched with `block in name`",
+     "def setup_fine_tuning(model, base, block, lr=1e-4):\n    for name, child in base.named_children():\n"
+     "        if block in name:\n            child.requires_grad_(True)\n"
+     "    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)\n", False),
+    ("tensorflow", "setup_fine_tuning", "the name's first part equals the block",
+     tf_fine_tune(unfreeze="base.trainable = True\n    for layer in base.layers:\n"
+                  "        layer.trainable = layer.name.split('_')[0] == block"), True),
+    ("tensorflow", "setup_fine_tuning", "`block in layer.name` (block20 unfrozen too)",
+     tf_fine_tune(unfreeze="base.trainable = True\n    for layer in base.layers:\n        layer.trainable = block in layer.name"),
+     False),
+    ("tensorflow", "setup_fine_tuning", "startswith(block) without the underscore",
+     tf_fine_tune(unfreeze="base.trainable = True\n    for layer in base.layers:\n"
+                  "        layer.trainable = layer.name.startswith(block)"), False),
+]
