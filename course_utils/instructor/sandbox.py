@@ -57,10 +57,15 @@ def hidden_paths(course: Path, base: Path) -> tuple[list[str], list[str]]:
     if home != Path("/") and home.is_dir():
         hide.append(home)
     hide = [p.resolve() for p in hide]
+    private = [p.resolve() for p in (course, base, *([REPO] if is_checkout(REPO) else []))]
     back = []
-    for needed in (Path(sys.prefix), Path(sys.base_prefix), PACKAGE):
+    # the interpreter, the package, and every folder on sys.path (site-packages a .pth file points
+    # to, e.g. a venv that borrows another's packages) - never one that holds a private folder
+    for needed in (Path(sys.prefix), Path(sys.base_prefix), PACKAGE, *(Path(p) for p in sys.path if p)):
+        if not needed.is_dir():
+            continue
         needed = needed.resolve()
-        if any(needed.is_relative_to(h) for h in hide):
+        if any(needed.is_relative_to(h) for h in hide) and not any(p.is_relative_to(needed) for p in private):
             back.append(needed)
     return sorted({str(p) for p in hide}), sorted({str(p) for p in back})
 
