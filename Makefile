@@ -7,18 +7,18 @@ setup:    ## create or update the environment (.venv, or $COURSE_VENV)
 	$(COURSE) setup
 lab:      ## open the course in JupyterLab with nbgrader
 	$(COURSE) lab
-test:     ## the whole test suite (what CI runs)
-	$(COURSE) test
+test:     ## the whole test suite (what CI runs), on two pytest-xdist workers
+	$(COURSE) test -n 2
 test-fast: ## the tests that execute no notebook and start no server (seconds to a few minutes)
 	$(COURSE) test tests/unit tests/lessons -m "not notebooks and not nbgrader"
 test-unit: ## tests/unit: course_utils and the shipped data
 	$(COURSE) test tests/unit
 test-lessons: ## tests/lessons: exercises against right/wrong answers, release, equivalence, grading round trips
-	$(COURSE) test tests/lessons
+	$(COURSE) test tests/lessons -n 2
 test-notebooks: ## every solution notebook executed by nbval (smoke profile)
 	$(COURSE) test solutions
 test-grading: ## tests/grading: the instructor's grading tools (sandbox, robustness, scale, PostgreSQL)
-	$(COURSE) test tests/grading
+	$(COURSE) test tests/grading -n 2
 test-e2e: ## tests/e2e: JupyterLab, the browser (lesson 01) and the JupyterHub class
 	$(COURSE) test tests/e2e
 test-browser: ## JupyterLab in headless Chromium, every lesson (make test runs lesson 01 only)
@@ -55,3 +55,8 @@ export-grades: ## grades.csv (nbgrader export, with a grading_status column)
 	$(INSTRUCTOR) export --to grades.csv
 grade-summary: ## per exercise: mean score and how many failed
 	$(INSTRUCTOR) summary $(LESSON)
+
+# Benchmarks (python -m benchmarks; README "Benchmarks"). QUICK=1 for a check that it runs, ARGS="--lessons 01 04" etc.
+.PHONY: bench
+bench:    ## seconds per epoch of every lesson's model: course PyTorch loop, plain PyTorch, Keras fit (a few minutes)
+	$(COURSE) run python -m benchmarks $(if $(QUICK),--quick) $(ARGS)

@@ -57,7 +57,7 @@ class Settings:
     state_dir: Path = Path("/srv/jupyterhub")            # cookie secret, proxy pid, the service token
     exchange: Path = Path("/srv/nbgrader/exchange")
     course_root: Path = Path()       # the grader's course folder (a clone of this repository)
-    data_dir: Path = REPO / "datasets"   # the shipped data, for every kernel (a non-editable install has none)
+    data_dir: Path = Path()          # the shipped data, for every kernel: a copy in the venv (provision.py server)
     hub_db_url: str = "postgresql+psycopg2:///jupyterhub"   # Unix socket, role = the hub's account (root)
     gradebook_url: str = ""          # PostgreSQL, role = the grader account
     bind_url: str = "http://:8000"   # where people connect (put TLS in front, or set ssl_cert/key)
@@ -101,6 +101,12 @@ class Settings:
         return self.venv / "etc" / "cnn-rnn-course" / role
 
 
+def default_data_dir(venv: Path) -> Path:
+    """Where provision.py copies the clone's ``datasets/``: world-readable, inside the venv, so
+    that the clone itself (which holds ``solutions/`` and ``lessons/``) can stay private."""
+    return venv / "share" / "cnn-rnn-course" / "datasets"
+
+
 def load(environ=None) -> Settings:
     env = os.environ if environ is None else environ
     course_id = env.get("COURSE_ID", "cnn-rnn-course")
@@ -110,17 +116,18 @@ def load(environ=None) -> Settings:
     if roster and Path(roster).exists():
         known = {row["id"] for row in students}
         students += [row for row in read_roster(Path(roster)) if row["id"] not in known]
+    venv = Path(env.get("COURSE_VENV") or sys.prefix)
     settings = Settings(
         course_id=course_id,
         grader=grader,
         instructors=_names(env.get("COURSE_INSTRUCTORS", "")),
         admins=_names(env.get("COURSE_ADMINS", "")),
         students=students,
-        venv=Path(env.get("COURSE_VENV") or sys.prefix),
+        venv=venv,
         state_dir=Path(env.get("COURSE_STATE_DIR", "/srv/jupyterhub")),
         exchange=Path(env.get("COURSE_EXCHANGE", "/srv/nbgrader/exchange")),
         course_root=Path(env.get("COURSE_ROOT") or home_of(grader) / course_id),
-        data_dir=Path(env.get("COURSE_DATA_DIR") or REPO / "datasets"),
+        data_dir=Path(env.get("COURSE_DATA_DIR") or default_data_dir(venv)),
         hub_db_url=env.get("COURSE_HUB_DB_URL", "postgresql+psycopg2:///jupyterhub"),
         gradebook_url=env.get("COURSE_GRADEBOOK_URL") or f"postgresql+psycopg2:///gradebook_{course_id.replace('-', '_')}",
         bind_url=env.get("COURSE_HUB_BIND_URL", "http://:8000"),

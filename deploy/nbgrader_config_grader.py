@@ -18,3 +18,9 @@ c.CourseDirectory.course_id = SETTINGS["course_id"]
 c.CourseDirectory.root = SETTINGS["course_root"]
 # PostgreSQL (postgresql+psycopg2://, not postgresql://: SQLAlchemy 2.1 would pick psycopg 3)
 c.CourseDirectory.db_url = SETTINGS["db_url"]
+
+# The formgrader's Autograde button grades through the course's pre-check and sandbox, as
+# `python -m course_utils.instructor autograde` does (course_utils/instructor/formgrader.py).
+from course_utils.instructor.formgrader import install as grade_through_the_sandbox  # noqa: E402
+
+grade_through_the_sandbox()

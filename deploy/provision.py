@@ -2,7 +2,7 @@
 """Prepare one server to serve the course with JupyterHub (run as root; standard library only).
 
     sudo -E python3 deploy/provision.py venv          # the hub's venv with the whole course ([hub] extra)
-    sudo -E python3 deploy/provision.py server        # configs, exchange, state folder, grader account
+    sudo -E python3 deploy/provision.py server        # configs, data, exchange, state, grader account; private clone
     sudo -E python3 deploy/provision.py databases     # PostgreSQL roles and databases (local server)
     sudo systemctl start jupyterhub                   # deploy/jupyterhub.service
     sudo -E python3 deploy/provision.py enrol         # the roster -> gradebook + hub group nbgrader-<course>
@@ -107,6 +107,38 @@ def install_configs(s: Settings) -> None:
             os.chmod(Path(folder) / name, 0o644)
 
 
+def install_data(s: Settings) -> None:
+    """The clone's ``datasets/`` copied to the venv (``hubsettings.default_data_dir``), readable by
+    everyone: kernels read the data there, so the clone need not be readable by students."""
+    if s.data_dir != hubsettings.default_data_dir(s.venv):
+        say(f"COURSE_DATA_DIR={s.data_dir}: left as it is (it must be readable by every account)")
+        return
+    shutil.copytree(REPO / "datasets", s.data_dir, dirs_exist_ok=True)
+    for folder in (s.data_dir.parent, *(Path(p) for p, _, _ in os.walk(s.data_dir))):
+        os.chmod(folder, 0o755)
+    for path in s.data_dir.rglob("*"):
+        if path.is_file():
+            os.chmod(path, 0o644)
+
+
+def install_course_package(venv: Path) -> None:
+    """The course's own package (course_utils, without its frameworks) into a light venv: the
+    formgrader grades through ``course_utils.instructor`` (nbgrader_config_grader.py).
+    Installed again at every call, so the venv's copy follows the clone."""
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--force-reinstall", str(REPO)], check=True)
+
+
+def protect_clone(repo: Path = REPO) -> None:
+    """The clone the hub runs from holds ``solutions/`` and ``lessons/``: only root may enter it.
+    Students use the venv's installed course, the data copied by :func:`install_data` and the
+    released notebooks from the exchange; the grader has its own course folder."""
+    mode = repo.stat().st_mode & 0o7777
+    if mode & 0o077:
+        os.chmod(repo, mode & ~0o077)
+        say(f"{repo}: mode {mode:o} -> {mode & ~0o077:o} (students must not read the solutions)")
+
+
 # ------------------------------------------------------------------ folders and accounts
 def make_exchange(path: Path) -> None:
     """nbgrader's exchange: created by root, writable by everyone, with the sticky bit (1777,
@@ -166,6 +198,8 @@ def setup_grader(s: Settings) -> None:
 
 def setup_server(s: Settings) -> None:
     install_configs(s)
+    install_data(s)
+    protect_clone()
     make_exchange(s.exchange)
     make_state_dir(s)
     setup_grader(s)
@@ -258,6 +292,8 @@ def main(argv=None) -> None:
     if args.command == "venv":
         requirements = light_requirements() if args.light else [f"{REPO}[hub]"]
         seconds = ensure_venv(s.venv, requirements)
+        if args.light:
+            install_course_package(s.venv)
         say(f"{s.venv}: " + (f"created in {seconds:.0f} s" if seconds else "already there"))
         install_configs(s)
     elif args.command == "server":

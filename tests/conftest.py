@@ -6,6 +6,10 @@ exercises, release and cross-framework agreement), ``grading`` (the instructor's
 tools on fixture lessons), ``e2e`` (servers: JupyterLab, a browser, JupyterHub). Anything
 that executes a lesson notebook from top to bottom (nbval over ``solutions/``, the nbgrader
 round trip of every lesson) is also marked ``notebooks``.
+
+``make test`` runs the tests on two pytest-xdist workers. The slowest kinds are handed out
+first (sorted here), so that neither worker is left with a long test at the end while the
+other idles; how tests are grouped into units of work is in the root ``conftest.py``.
 """
 from pathlib import Path
 
@@ -13,6 +17,14 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 FOLDER_MARKERS = ("unit", "lessons", "grading", "e2e")
+
+
+# Handed out in this order (by marker; a stable sort keeps each file's tests together).
+FIRST_TO_LAST = ("notebooks", "e2e", "grading", "lessons", "unit")
+
+
+def _rank(item) -> int:
+    return next((i for i, name in enumerate(FIRST_TO_LAST) if item.get_closest_marker(name)), len(FIRST_TO_LAST))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -27,3 +39,4 @@ def pytest_collection_modifyitems(config, items):
             continue
         if folder in FOLDER_MARKERS:
             item.add_marker(getattr(pytest.mark, folder))
+    items.sort(key=_rank)

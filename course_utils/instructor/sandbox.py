@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from course_utils.instructor.isolation import Limits, kernel_spec
+from course_utils.instructor.isolation import SYSTEM_PRIVATE, Limits, kernel_spec
 from course_utils.instructor.runner import run_nbgrader, venv_path
 
 PACKAGE = Path(__file__).resolve().parents[1]  # course_utils/
@@ -58,14 +58,15 @@ def hidden_paths(course: Path, base: Path) -> tuple[list[str], list[str]]:
         hide.append(home)
     hide = [p.resolve() for p in hide]
     private = [p.resolve() for p in (course, base, *([REPO] if is_checkout(REPO) else []))]
-    back = []
+    back, covered = [], [*hide, *(Path(p) for p in SYSTEM_PRIVATE)]
     # the interpreter, the package, and every folder on sys.path (site-packages a .pth file points
-    # to, e.g. a venv that borrows another's packages) - never one that holds a private folder
+    # to, e.g. a venv that borrows another's packages; a venv under /var or /home, as on the hub)
+    # - never one that holds a private folder
     for needed in (Path(sys.prefix), Path(sys.base_prefix), PACKAGE, *(Path(p) for p in sys.path if p)):
         if not needed.is_dir():
             continue
         needed = needed.resolve()
-        if any(needed.is_relative_to(h) for h in hide) and not any(p.is_relative_to(needed) for p in private):
+        if any(needed.is_relative_to(h) for h in covered) and not any(p.is_relative_to(needed) for p in private):
             back.append(needed)
     return sorted({str(p) for p in hide}), sorted({str(p) for p in back})
 

@@ -13,8 +13,11 @@ behind npm's configurable-http-proxy. Then what a class does, through the hub's 
 * two students log in with their passwords, start their servers, fetch the lesson through
   nbgrader's assignment-list API, answer (one right, one with two wrong answers) through the
   contents API and submit;
-* the instructor collects and autogrades through the formgrader, and the grades are read
-  from the PostgreSQL gradebook.
+* the instructor collects and autogrades through the formgrader, which grades through the
+  course's pre-check and sandbox (course_utils.instructor.formgrader): one student's attack on
+  the verdicts scores nothing and is flagged; the grades are read from the PostgreSQL gradebook;
+* what students cannot reach: the clone the hub runs from (solutions/, lessons/) and the
+  grader's course folder, while the data the kernels read stays readable.
 
 Everything (servers, hub, proxy, PostgreSQL, accounts and their homes, folders) is removed
 in ``finally``. Needs root (it creates Unix accounts), PostgreSQL and the proxy
@@ -43,8 +46,13 @@ import hubsettings  # noqa: E402
 import kit  # noqa: E402
 import provision  # noqa: E402
 
+FORGER = "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])"
 COURSE = "cnn-rnn-course"   # the course id of the repository's nbgrader_config.py (kit.make_course copies it)
 LESSON = "lesson_a"         # square (2 points), mean (3), clip (1)
+
+
+def as_user(user: str, *cmd: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["runuser", "-u", user, "--", *cmd], capture_output=True, text=True)
 
 
 def test_class_on_jupyterhub(capsys):
@@ -63,6 +71,7 @@ def test_class_on_jupyterhub(capsys):
     requirements = provision.light_requirements()
     venv = provision.light_venv_path(requirements)
     created = provision.ensure_venv(venv, requirements)
+    provision.install_course_package(venv)   # the formgrader grades through course_utils.instructor
     with capsys.disabled():
         print(f"\n[test_hub] hub venv {venv}: " + (f"created in {created:.0f} s" if created else "reused"))
 
@@ -73,6 +82,7 @@ def test_class_on_jupyterhub(capsys):
     os.chmod(work, 0o755)   # students' servers reach the exchange inside it
     ports = {name: free_port() for name in ("public", "hub", "proxy_api", "formgrader")}
     public = f"http://127.0.0.1:{ports['public']}"
+    clone_mode = hubsettings.REPO.stat().st_mode & 0o7777   # provision.setup_server makes the clone private
 
     with postgres_cluster(superuser="course") as pg_port:
         env = {
@@ -93,7 +103,9 @@ def test_class_on_jupyterhub(capsys):
             provision.create_databases(s, psql, hub_role="root")
             for user, password in passwords.items():
                 provision.ensure_user(user, password)
-            provision.setup_server(s)   # venv configs, exchange, state folder and token, grader account
+            readable_before = as_user(ann, "ls", str(hubsettings.REPO / "solutions")).returncode == 0
+            assert readable_before or not clone_mode & 0o005, "the control: a world-readable clone is readable"
+            provision.setup_server(s)   # venv configs, data, exchange, state folder and token, grader account; private clone
             kit.make_course(s.course_root, lessons=(LESSON,))
             provision.chown_tree(s.course_root, grader)
             assert (venv / "etc" / "jupyter" / "nbgrader_config.py").read_text() == \
@@ -124,7 +136,8 @@ def test_class_on_jupyterhub(capsys):
             assert group.ok and set(group.json()["users"]) == {ann, ben}, f"{group.status_code} {group.text}"
 
             # --- the students: server, fetch, answer, submit ---
-            answers = {ann: {}, ben: {"wrong": ("square", "clip")}}
+            # Ben's clip answer is an attack that would empty every test cell (full marks) if it ran.
+            answers = {ann: {}, ben: {"wrong": ("square",), "answers": {"clip": FORGER}}}
             for student, how in answers.items():
                 token = tokens[student]
                 hub.start_server(student, token)
@@ -173,6 +186,18 @@ def test_class_on_jupyterhub(capsys):
             exercises = ["square", "mean", "clip"]
             expected = {ann: kit.score(exercises), ben: kit.score(exercises, wrong=("square", "clip"))}
             assert {row["student"]: row["score"] for row in listing} == expected, listing
+            report = json.loads((s.course_root / "grading_report.json").read_text())[LESSON]
+            assert report[ann]["status"] == "graded" and report[ann]["flags"] == [], report[ann]
+            assert any("not run" in flag for flag in report[ben]["flags"]), report[ben]
+            with capsys.disabled():
+                print(f"[test_hub] the formgrader graded through the sandbox, isolation: {report[ann]['isolation']}")
+
+            # --- what a student's account can and cannot read ---
+            for private in (hubsettings.REPO / "solutions", hubsettings.REPO / "lessons", s.course_root):
+                assert as_user(ann, "ls", str(private)).returncode != 0, f"a student can read {private}"
+            manifest = as_user(ann, "cat", str(s.data_dir / "manifest.json"))
+            assert manifest.returncode == 0 and json.loads(manifest.stdout), f"the data: {manifest.stderr}"
+            assert not s.data_dir.is_relative_to(hubsettings.REPO)
 
             # --- the grades and the hub's users are in PostgreSQL ---
             from nbgrader.api import Gradebook
@@ -207,6 +232,7 @@ def test_class_on_jupyterhub(capsys):
                 shutil.copyfile(hub.log, os.environ["COURSE_HUB_TEST_LOG"])
             if proxy_pid and hub_kit.pid_alive(proxy_pid):
                 os.kill(proxy_pid, 9)
+            os.chmod(hubsettings.REPO, clone_mode)
             problems = hub_kit.remove_users([ann, ben, teacher, grader])
             shutil.rmtree(work, ignore_errors=True)
             for state in (hub.alive(), proxy_pid and hub_kit.pid_alive(proxy_pid)):
@@ -245,7 +271,7 @@ def test_settings_roster_and_hub_config(tmp_path, monkeypatch):
     assert service["url"] == "http://127.0.0.1:9123" and service["api_token"] == "secret"
     assert service["environment"]["PATH"].startswith("/opt/v/bin:")
     data = Path(c.Spawner.environment["COURSE_DATA_DIR"])
-    assert (data / "manifest.json").is_file() and service["environment"]["COURSE_DATA_DIR"] == str(data)
+    assert data == hubsettings.default_data_dir(Path("/opt/v")) and service["environment"]["COURSE_DATA_DIR"] == str(data)
     assert service["environment"]["JUPYTERHUB_DEFAULT_URL"] in ("/formgrader", "/lab")
     roles = {role["name"]: role for role in c.JupyterHub.load_roles}
     assert f"groups!group=nbgrader-{COURSE}" in roles[f"formgrader-{COURSE}"]["scopes"]
