@@ -30,6 +30,7 @@ def _start_pytorch(threads: int, deterministic: bool):
     if deterministic:
         torch.use_deterministic_algorithms(True)
     from . import workloads_torch
+    workloads_torch.DETERMINISTIC = deterministic
     return workloads_torch
 
 
@@ -41,6 +42,7 @@ def _start_tensorflow(threads: int, deterministic: bool):
     if deterministic:
         cu.tf.config.experimental.enable_op_determinism()
     from . import workloads_tensorflow
+    workloads_tensorflow.DETERMINISTIC = deterministic
     return workloads_tensorflow
 
 

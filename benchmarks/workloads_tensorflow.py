@@ -21,6 +21,7 @@ from .lessons import LessonModel, first_n
 
 keras = cu.keras
 SEED = 42
+DETERMINISTIC = False  # set by benchmarks.worker (course_utils' default would turn it on for the CPU)
 Workload = tuple[Callable[[], "keras.Model"], Callable[[], object]]  # (compiled model, dataset), each built fresh
 
 
@@ -89,7 +90,7 @@ WORKLOADS = {"01_cnn": _lesson01, "02_pooling": _lesson02, "03_transfer_vgg16": 
 def run(lesson: LessonModel, samples: int, epochs: int, loops: list[str], device: str, threads: int) -> list[dict]:
     """Time Keras ``fit`` (through ``cu.train``) on one lesson model: one record."""
     build, dataset = WORKLOADS[lesson.key](samples, lesson.batch_size)
-    cu.seed_everything(SEED)
+    cu.seed_everything(SEED, deterministic=DETERMINISTIC)
     model = build()
     times = cu.train(model, dataset(), epochs=epochs + 1, verbose=False)["epoch_time"]
     return [{"loop": "keras", "warmup_s": times[0], "epoch_s": times[1:], "median_s": statistics.median(times[1:]),

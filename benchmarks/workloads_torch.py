@@ -29,6 +29,7 @@ from .lesson_code import lesson_definitions
 from .lessons import LessonModel, first_n
 
 SEED = 42
+DETERMINISTIC = False  # set by benchmarks.worker (course_utils' default would turn it on for the CPU)
 
 
 @dataclass
@@ -116,7 +117,7 @@ WORKLOADS = {"01_cnn": _lesson01, "02_pooling": _lesson02, "03_transfer_vgg16": 
 
 def course_loop(w: Workload, batch_size: int, epochs: int, device: torch.device) -> list[float]:
     """Seconds per epoch of ``cu.train``, warm-up epoch included (the caller drops it)."""
-    cu.seed_everything(SEED)
+    cu.seed_everything(SEED, deterministic=DETERMINISTIC)
     model, loss_fn, optimizer = w.build()
     if w.sequences:
         loader = cu.make_sequence_loader(w.x, w.y, batch_size=batch_size, shuffle=True, seed=SEED, device=device)
@@ -129,7 +130,7 @@ def course_loop(w: Workload, batch_size: int, epochs: int, device: torch.device)
 
 def plain_loop(w: Workload, batch_size: int, epochs: int, device: torch.device) -> list[float]:
     """Seconds per epoch of the textbook loop, warm-up epoch included."""
-    cu.seed_everything(SEED)
+    cu.seed_everything(SEED, deterministic=DETERMINISTIC)
     model, loss_fn, optimizer = w.build()
     model.to(device)
     loader = DataLoader(TensorDataset(w.x, w.y), batch_size=batch_size, shuffle=True,

@@ -18,19 +18,46 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 from tqdm.auto import tqdm
 
 from .data import to_float_images, to_rgb  # noqa: F401  (to_rgb: re-exported for notebooks)
 
 FRAMEWORK = "pytorch"
 _device: torch.device | None = None
+_cpu_threads_set = False
+
+
+def _leave_a_core_free() -> None:
+    """On the CPU, run PyTorch with one thread fewer than its default (one core: one thread),
+    or ``COURSE_TORCH_THREADS`` threads, or leave the number ``OMP_NUM_THREADS`` chose;
+    done once per process.
+
+    PyTorch's OpenMP threads meet at a barrier after every parallel operation, so when
+    another process (the notebook's kernel and browser, a test suite) takes one core,
+    every thread waits for the descheduled one: measured on 2 cores under load, an epoch
+    of lesson 01 took 90-190 s with 2 threads and 10-12 s with 1. TensorFlow's thread
+    pool does not stall that way.
+    """
+    global _cpu_threads_set
+    if _cpu_threads_set:
+        return
+    _cpu_threads_set = True
+    chosen = os.environ.get("COURSE_TORCH_THREADS")
+    if chosen:
+        torch.set_num_threads(int(chosen))
+    elif not os.environ.get("OMP_NUM_THREADS") and torch.get_num_threads() > 1:
+        torch.set_num_threads(torch.get_num_threads() - 1)
 
 
 def get_device(prefer: str | None = None) -> torch.device:
     """The device to train on: CUDA, then Apple's MPS, then the CPU.
 
     ``prefer`` (or the environment variable ``COURSE_DEVICE``) forces one, e.g. ``"cpu"``.
+
+    On the CPU, PyTorch then uses one thread fewer than the machine's cores (at least one),
+    so that a busy core elsewhere does not stall every step; ``COURSE_TORCH_THREADS`` (or
+    ``OMP_NUM_THREADS``) sets the number instead.
 
     On a CUDA GPU this also turns TF32 **off** for matrix products and cuDNN (PyTorch
     allows it for convolutions by default), so that float32 results outside training
@@ -40,7 +67,10 @@ def get_device(prefer: str | None = None) -> torch.device:
     global _device
     choice = prefer or os.environ.get("COURSE_DEVICE")
     if choice:
-        return torch.device(choice)
+        device = torch.device(choice)
+        if device.type == "cpu":
+            _leave_a_core_free()
+        return device
     if _device is None:
         if torch.cuda.is_available():
             _device = torch.device("cuda")
@@ -51,6 +81,7 @@ def get_device(prefer: str | None = None) -> torch.device:
             _device = torch.device("mps")
         else:
             _device = torch.device("cpu")
+            _leave_a_core_free()
     return _device
 
 
@@ -84,16 +115,26 @@ def device_report() -> str:
     return "\n".join(lines)
 
 
-def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
-    """Seed Python, numpy and PyTorch (all devices). ``deterministic=True`` also asks
-    for deterministic kernels, which are slower on a GPU."""
+def seed_everything(seed: int = 0, deterministic: bool | None = None) -> None:
+    """Seed Python, numpy and PyTorch (all devices), so that a seeded run prints the same
+    numbers twice on the same machine.
+
+    ``deterministic``: ask for deterministic kernels (``torch.use_deterministic_algorithms``,
+    warning where an op has none) or not. ``None``, the default, means on when no GPU is
+    used (:func:`get_device` is the CPU), where they cost nothing measurable; on a GPU
+    they are slower, so there ``True`` opts in. ``False`` turns them off.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    if deterministic is None:
+        deterministic = get_device().type == "cpu"
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+    else:
+        torch.use_deterministic_algorithms(False)
 
 
 def to_tensor_images(images) -> torch.Tensor:
@@ -174,9 +215,23 @@ def random_affine(degrees: float = 10.0, shift: float = 0.1, scale: float = 0.1)
         theta[:, 1, 0] = torch.sin(angle) * zoom
         theta[:, 1, 1] = torch.cos(angle) * zoom
         theta[:, :, 2] = draw(n, 2) * shift * 2  # grid coordinates span [-1, 1]: twice the image
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        if x.device.type == "cpu":
+            grid = _affine_grid_cpu(theta, x.shape[-2], x.shape[-1])
+        else:
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
     return augment
+
+
+def _affine_grid_cpu(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``F.affine_grid(theta, (B, C, height, width), align_corners=False)`` by broadcasting:
+    (B, height, width, 2). Written here because on a CPU ``affine_grid`` runs a batched
+    matrix product with an inner size of 3, which took most of an augmentation's time."""
+    xs = (torch.arange(width, dtype=theta.dtype) * 2 + 1) / width - 1  # pixel centres in [-1, 1]
+    ys = ((torch.arange(height, dtype=theta.dtype) * 2 + 1) / height - 1)[:, None]
+    t = theta[:, :, :, None, None]  # (B, 2, 3, 1, 1)
+    grid = t[:, :, 0] * xs + t[:, :, 1] * ys + t[:, :, 2]  # (B, 2, height, width)
+    return grid.permute(0, 2, 3, 1)
 
 
 def make_loader(images, labels, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
@@ -186,9 +241,11 @@ def make_loader(images, labels, batch_size: int = 64, shuffle: bool = False, see
     images: as :func:`to_tensor_images` takes them (uint8 grey (N, H, W) or colour
     (N, H, W, C), or float (N, C, H, W)).
 
-    On the CPU this is a plain ``torch.utils.data.DataLoader`` over a ``TensorDataset``
-    (shuffled with a seeded generator). On a GPU the whole data set is copied there once
-    and batches are sliced on the device. ``augment`` (e.g. :func:`random_affine`) is
+    On the CPU this is a ``torch.utils.data.DataLoader`` over a ``TensorDataset`` (shuffled
+    with a seeded generator) that reads each batch with one index into the tensors, not
+    image by image; its batches and seeded order are those of ``DataLoader(TensorDataset(x,
+    y), batch_size, shuffle, generator=torch.Generator().manual_seed(seed))``. On a GPU the
+    whole data set is copied there once and batches are sliced on the device. ``augment`` (e.g. :func:`random_affine`) is
     applied to every image batch, on the device. ``device`` (PyTorch only: the Keras twin
     lets TensorFlow place the data) overrides :func:`get_device`.
     """
@@ -201,7 +258,13 @@ def make_loader(images, labels, batch_size: int = 64, shuffle: bool = False, see
         loader = _DeviceLoader(x.to(device), y.to(device), batch_size, shuffle, seed)
     else:
         generator = torch.Generator().manual_seed(seed)
-        loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, generator=generator)
+        dataset = TensorDataset(x, y)
+        order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        # A sampler of index lists and batch_size=None: TensorDataset then gathers a whole batch
+        # at once, where automatic batching reads B samples and stacks them. The loader draws
+        # its base seed from the same generator, so the order is that of the plain DataLoader.
+        loader = DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None,
+                            generator=generator)
     return loader if augment is None else _AugmentedLoader(loader, augment)
 
 

@@ -987,10 +987,10 @@ for name, options in RUNS.items():
     print(f"{name:>20}: test accuracy {test['accuracy']:.2%}")
 
 # %%
-print(f"{'network':>20} | {'parameters':>10} | {'s / epoch':>9} | {'test accuracy':>13}")
-print("-" * 62)
+print(f"{'network':>20} | {'parameters':>10} | {'time / epoch':>12} | {'test accuracy':>13}")
+print("-" * 64)
 for name, params, seconds, accuracy in results:
-    print(f"{name:>20} | {params:>10,} | {seconds:>9.2f} | {accuracy:>13.2%}")
+    print(f"{name:>20} | {params:>10,} | {seconds:>10.2f} s | {accuracy:>13.2%}")
 plots.plot_history({name: histories[name] for name in ("max", "avg", "L2", "stochastic", "max, GAP head")
                     if name in histories},
                    metrics=("loss", "accuracy"))

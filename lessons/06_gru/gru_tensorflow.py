@@ -1139,7 +1139,7 @@ print(f"adding problem, length {ADD_LENGTH}, {ADD_EPOCHS} epochs of {ADD_TRAIN} 
 print("| cell | parameters | time per epoch | final validation MSE |\n|---|---|---|---|")
 for kind, h in adding.items():
     print(f"| {kind.upper()} | {h['params']:,} | {np.mean(h['epoch_time']):.2f} s | {h['val_loss'][-1]:.4f} |")
-print(f"GRU / LSTM time per epoch: {np.mean(adding['gru']['epoch_time']) / np.mean(adding['lstm']['epoch_time']):.2f}")
+print(f"GRU / LSTM time per epoch: {np.mean(adding['gru']['epoch_time']) / np.mean(adding['lstm']['epoch_time']):.2f}x")
 
 fig, ax = plt.subplots(figsize=(7, 4))
 for kind, h in adding.items():

@@ -30,6 +30,21 @@ def test_get_device_and_report(monkeypatch):
     assert "TensorFlow" in cu.device_report()
 
 
+def test_seed_everything_is_deterministic_by_default_on_the_cpu_only(monkeypatch):
+    from tensorflow.python.framework.config import disable_op_determinism, is_op_determinism_enabled
+
+    try:
+        cu.seed_everything(0)
+        assert is_op_determinism_enabled() == (cu.get_device() == "/CPU:0")
+        cu.seed_everything(0, deterministic=False)
+        assert not is_op_determinism_enabled()
+        monkeypatch.setenv("COURSE_DEVICE", "cpu")
+        cu.seed_everything(0)
+        assert is_op_determinism_enabled()
+    finally:
+        disable_op_determinism()
+
+
 def test_seed_everything_makes_runs_repeatable():
     cu.seed_everything(3)
     a = tf.random.uniform((3,)).numpy(), np.random.rand(3)

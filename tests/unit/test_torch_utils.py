@@ -35,6 +35,68 @@ def test_seed_everything_makes_runs_repeatable():
     assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
 
 
+def test_seed_everything_is_deterministic_by_default_on_the_cpu_only(monkeypatch):
+    try:
+        cu.seed_everything(0)
+        assert torch.are_deterministic_algorithms_enabled() == (cu.get_device().type == "cpu")
+        cu.seed_everything(0, deterministic=False)
+        assert not torch.are_deterministic_algorithms_enabled()
+        monkeypatch.setenv("COURSE_DEVICE", "cpu")
+        cu.seed_everything(0)
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_cpu_threads_leave_one_core_free_unless_chosen(monkeypatch):
+    saved = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        monkeypatch.delenv("COURSE_TORCH_THREADS", raising=False)
+        for before, after in ((4, 3), (1, 1)):
+            torch.set_num_threads(before)
+            monkeypatch.setattr(cu, "_cpu_threads_set", False)
+            cu._leave_a_core_free()
+            cu._leave_a_core_free()  # once per process: a second call changes nothing
+            assert torch.get_num_threads() == after
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        monkeypatch.setattr(cu, "_cpu_threads_set", False)
+        torch.set_num_threads(2)
+        cu._leave_a_core_free()
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("COURSE_TORCH_THREADS", "3")
+        monkeypatch.setattr(cu, "_cpu_threads_set", False)
+        cu._leave_a_core_free()
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(saved)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_cpu_loader_gives_the_batches_and_seeded_order_of_a_plain_dataloader(shuffle):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = tiny_data(23)
+    loader = cu.make_loader(x, y, batch_size=5, shuffle=shuffle, seed=7, device="cpu")
+    plain = DataLoader(TensorDataset(cu.to_tensor_images(x), torch.as_tensor(y)), batch_size=5, shuffle=shuffle,
+                       generator=torch.Generator().manual_seed(7))
+    assert len(loader) == len(plain) == 5 and len(loader.dataset) == 23
+    for _ in range(3):  # a new order each epoch, the same as the plain loader's
+        ours, theirs = list(loader), list(plain)
+        assert [len(b[1]) for b in ours] == [5, 5, 5, 5, 3]
+        for (xa, ya), (xb, yb) in zip(ours, theirs, strict=True):
+            assert xa.shape == xb.shape and xa.dtype == xb.dtype and ya.dtype == yb.dtype
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_cpu_affine_grid_matches_pytorchs():
+    torch.manual_seed(0)
+    theta = torch.randn(6, 2, 3)
+    for height, width in ((28, 28), (32, 20), (1, 5)):
+        expected = torch.nn.functional.affine_grid(theta, [6, 1, height, width], align_corners=False)
+        torch.testing.assert_close(cu._affine_grid_cpu(theta, height, width), expected, rtol=0, atol=1e-6)
+
+
 def test_make_loader_scales_adds_channel_and_checks_lengths():
     x, y = tiny_data(10)
     xb, yb = next(iter(cu.make_loader(x, y, batch_size=4)))
