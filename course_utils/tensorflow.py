@@ -131,8 +131,12 @@ def seed_everything(seed: int = 0, deterministic: bool | None = None) -> None:
 
     ``deterministic``: ask for deterministic ops (``tf.config.experimental.enable_op_determinism``;
     ops without a deterministic version then raise) or not. ``None``, the default, means on
-    when no GPU is used (:func:`get_device` is the CPU), where they cost nothing measurable;
-    on a GPU they are slower, so there ``True`` opts in. ``False`` turns them off.
+    when no GPU is used (:func:`get_device` is the CPU): without them TensorFlow's CPU
+    reductions can sum in a different order each run (lesson 01 in ``smoke``: 67.00% and
+    68.20% test accuracy), and they cost the lessons' models about 6% per epoch there (median
+    of ``make bench``'s ``det. / default`` column, 0.85-1.42 from lesson to lesson). On a GPU
+    they are slower, so there ``True`` opts in. ``False`` turns them off. (The PyTorch twin's
+    ``None`` leaves them off: PyTorch repeats its CPU numbers without them.)
     """
     keras.utils.set_random_seed(seed)
     if deterministic is None:
