@@ -14,6 +14,8 @@ whose notebooks would then run in the ``standard`` profile.
 import os
 import re
 
+import pytest
+
 os.environ["COURSE_PROFILE"] = "smoke"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -25,6 +27,7 @@ SPLIT_BY_LESSON = ("tests/lessons/test_grading_round_trip.py",)
 LESSON_PARAM = re.compile(r"\[(\d\d_\w+?)[\]-]")
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown to pytest without it
 def pytest_xdist_make_scheduler(config, log):
     """Units of work: files, and lessons within SPLIT_BY_LESSON, in collection order.
 
