@@ -128,79 +128,24 @@ def check_device() -> dict:
 
 # --- 2. lesson 01: the course loop against a plain loop ---
 
-def lesson01_data(n_images: int):
-    """The shipped training digits tiled up to ``n_images``: uint8 (N, 28, 28), labels (N,)."""
-    import numpy as np
-
-    from course_utils.data import load_mnist
-
-    split = load_mnist()
-    reps = int(np.ceil(n_images / len(split.x_train)))
-    return np.tile(split.x_train, (reps, 1, 1))[:n_images], np.tile(split.y_train, reps)[:n_images]
-
-
-def lesson01_build_cnn():
-    """The lesson's own ``build_cnn`` (its solution cell), as benchmarks/lesson01_epoch_time.py uses it."""
-    from tests.harness import lesson_namespace
-
-    return lesson_namespace("01_cnn", "pytorch", "build_cnn")["build_cnn"]
-
-
-def course_loop_epoch_s(build_cnn, images, labels, batch_size: int) -> dict:
-    """The second epoch of ``cu.train`` over ``cu.make_loader`` (the first warms up)."""
-    from course_utils import torch as cu
-
-    cu.seed_everything(0)
-    loader = cu.make_loader(images, labels, batch_size=batch_size, shuffle=True)
-    history = cu.train(build_cnn(), loader, epochs=2, verbose=False)  # epoch_time ends with a sync (.item())
-    return {"epoch_s": history["epoch_time"][1], "warmup_s": history["epoch_time"][0],
-            "train_accuracy": history["accuracy"][1]}
-
-
-def plain_loop_epoch_s(build_cnn, images, labels, batch_size: int) -> dict:
-    """The loop most tutorials show: a host DataLoader, ``.to(device)`` and ``loss.item()``
-    every step. TF32 is allowed as in ``cu.train``, so only the loop differs."""
-    import torch
-    from torch import nn
-    from torch.utils.data import DataLoader, TensorDataset
-
-    from course_utils import torch as cu
-
-    cu.seed_everything(0)
-    device = cu.get_device()
-    model = build_cnn().to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    dataset = TensorDataset(cu.to_tensor_images(images), torch.as_tensor(labels, dtype=torch.int64))
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
-    last_loss = []
-
-    def epoch():
-        model.train()
-        for x, y in loader:
-            x, y = x.to(device), y.to(device)
-            loss = loss_fn(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            last_loss[:] = [loss.item()]
-
-    with cu.tf32(True):
-        warmup_s = timed(device, epoch)
-        epoch_s = timed(device, epoch)
-    return {"epoch_s": epoch_s, "warmup_s": warmup_s, "last_step_loss": last_loss[0]}
+def epoch_s(loop, workload, batch_size: int, device) -> dict:
+    """The second epoch of one of the benchmark suite's loops (``benchmarks.workloads_torch``:
+    the course's ``cu.train`` or the textbook loop with ``loss.item()`` every step); the first warms up."""
+    times = loop(workload, batch_size, 2, device)
+    return {"epoch_s": times[1], "warmup_s": times[0]}
 
 
 def check_lesson01_epoch(n_images: int, batch_sizes: list[int]) -> dict:
+    from benchmarks import workloads_torch
     from course_utils import torch as cu
 
-    images, labels = lesson01_data(n_images)
-    build_cnn = lesson01_build_cnn()
-    on_cuda = cu.get_device().type == "cuda"  # the goal is about the loops on a GPU
+    workload = workloads_torch.WORKLOADS["01_cnn"](n_images)  # the lesson's build_cnn, the shipped digits tiled
+    device = cu.get_device()
+    on_cuda = device.type == "cuda"  # the goal is about the loops on a GPU
     rows = []
     for batch in batch_sizes:
-        plain = plain_loop_epoch_s(build_cnn, images, labels, batch)
-        course = course_loop_epoch_s(build_cnn, images, labels, batch)
+        plain = epoch_s(workloads_torch.plain_loop, workload, batch, device)
+        course = epoch_s(workloads_torch.course_loop, workload, batch, device)
         speedup = plain["epoch_s"] / course["epoch_s"]
         row = {"batch": batch, "plain": plain, "course": course, "speedup_plain_over_course": speedup,
                "h100_reference_s": H100_REFERENCE_S.get(batch)}

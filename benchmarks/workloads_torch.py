@@ -129,27 +129,29 @@ def course_loop(w: Workload, batch_size: int, epochs: int, device: torch.device)
 
 
 def plain_loop(w: Workload, batch_size: int, epochs: int, device: torch.device) -> list[float]:
-    """Seconds per epoch of the textbook loop, warm-up epoch included."""
+    """Seconds per epoch of the textbook loop, warm-up epoch included. TF32 is allowed as
+    ``cu.train`` allows it (it matters on a GPU only), so only the loop differs."""
     cu.seed_everything(SEED, deterministic=DETERMINISTIC)
     model, loss_fn, optimizer = w.build()
     model.to(device)
     loader = DataLoader(TensorDataset(w.x, w.y), batch_size=batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(SEED))
     times = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        model.train()
-        total = 0.0
-        for xb, yb in loader:
-            xb, yb = xb.to(device), yb.to(device)
-            optimizer.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            if w.clip_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), w.clip_norm)
-            optimizer.step()
-            total += loss.item()  # a host sync every step, as in most tutorials
-        times.append(time.perf_counter() - start)
+    with cu.tf32(True):
+        for _ in range(epochs):
+            start = time.perf_counter()
+            model.train()
+            total = 0.0
+            for xb, yb in loader:
+                xb, yb = xb.to(device), yb.to(device)
+                optimizer.zero_grad()
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
+                if w.clip_norm is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), w.clip_norm)
+                optimizer.step()
+                total += loss.item()  # a host sync every step, as in most tutorials
+            times.append(time.perf_counter() - start)
     return times
 
 

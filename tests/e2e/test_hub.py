@@ -46,7 +46,6 @@ import hubsettings  # noqa: E402
 import kit  # noqa: E402
 import provision  # noqa: E402
 
-FORGER = "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])"
 COURSE = "cnn-rnn-course"   # the course id of the repository's nbgrader_config.py (kit.make_course copies it)
 LESSON = "lesson_a"         # square (2 points), mean (3), clip (1)
 
@@ -137,7 +136,7 @@ def test_class_on_jupyterhub(capsys):
 
             # --- the students: server, fetch, answer, submit ---
             # Ben's clip answer is an attack that would empty every test cell (full marks) if it ran.
-            answers = {ann: {}, ben: {"wrong": ("square",), "answers": {"clip": FORGER}}}
+            answers = {ann: {}, ben: {"wrong": ("square",), "answers": {"clip": kit.INPUT_TRANSFORMER_ATTACK}}}
             for student, how in answers.items():
                 token = tokens[student]
                 hub.start_server(student, token)

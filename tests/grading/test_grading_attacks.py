@@ -33,7 +33,7 @@ def sandboxed():
 
 # one line of attack in the square answer, every exercise otherwise left blank
 FORGERS = {
-    "input_transformer": "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])",
+    "input_transformer": kit.INPUT_TRANSFORMER_ATTACK,
     "ast_transformer": ("import ast\nclass Empty(ast.NodeTransformer):\n    def visit_Module(self, node):\n"
                         "        node.body = []\n        return node\nget_ipython().ast_transformers.append(Empty())"),
     "post_run_hook": ("ip = get_ipython()\ndef clear(result):\n    result.error_in_exec = None\n"
@@ -48,8 +48,7 @@ FORGERS = {
     "ctypes": "import ctypes\nctypes.pythonapi",
     "unparseable": "def square(x:\n    return x * x",
 }
-FORGERS["hex_ex"] = FORGERS["hex_ex"].format(
-    hex=b"get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])".hex())
+FORGERS["hex_ex"] = FORGERS["hex_ex"].format(hex=kit.INPUT_TRANSFORMER_ATTACK.encode().hex())
 LEAKER = ("get_ipython().events.register('pre_run_cell', lambda info: print(info.raw_cell))\n"
           "def square(x):\n    return x * x")
 

@@ -157,6 +157,8 @@ def test_edited_tests_are_restored_and_the_release_scores_zero(graded):
 
 
 def hidden_lines(notebook: Path) -> set[str]:
+    """The hidden tests' lines, read here and not with course_utils.instructor.feedback.hidden_lines:
+    the test must not share the code whose output it checks."""
     lines, hidden = set(), False
     for cell in json.loads(notebook.read_text())["cells"]:
         for line in "".join(cell["source"]).splitlines():
