@@ -125,6 +125,7 @@ def printed(nb: dict) -> list[str]:
                 text += "".join(out.get("data", {}).get("text/plain", ""))
         for pattern, mask in VOLATILE:
             text = pattern.sub(mask, text)
+        text = re.sub(r"[ \t]+", " ", text)  # columns aligned to a time's width (" 12.3 ms" / "123.4 ms")
         texts.append(text)
     return texts
 
