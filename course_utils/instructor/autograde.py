@@ -11,6 +11,7 @@ Results land in the class gradebook, ``autograded/<student>/<lesson>/`` (for fee
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ from course_utils.instructor.gradebook import (
     read_sandbox_grades,
     unreleased_lessons,
 )
+from course_utils.instructor.guard import MIME
 from course_utils.instructor.isolation import WHAT_IS_NOT_DEFENDED, Limits, isolation_mode
 from course_utils.instructor.precheck import Reference, fingerprint, precheck
 from course_utils.instructor.report import Outcome, Report, Run
@@ -128,6 +130,27 @@ def grade_in_sandbox(sandbox: Path, lesson: str, student: str, env: dict[str, st
     return code, round(time.monotonic() - t0, 2)
 
 
+def guard_flags(folder: Path, names) -> list[str]:
+    """What the grading kernel (:mod:`.guard`) put back before or during a test, from the graded notebooks."""
+    found = []
+    for name in names:
+        path = folder / f"{name}.ipynb"
+        if not path.is_file() or path.is_symlink():
+            continue
+        nb = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        for cell in nb.get("cells", []):
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", cell.get("id", "?"))
+            for out in cell.get("outputs", []):
+                data = out.get("data", {}).get(MIME) if isinstance(out.get("data"), dict) else None
+                if isinstance(data, dict) and isinstance(data.get("flags"), list):
+                    found.append(f"{name}.ipynb: before test {gid!r} the grader put back: "
+                                 + "; ".join(str(f) for f in data["flags"][:8]))
+                elif out.get("output_type") == "error" and out.get("ename") == "GradingRefused" and (
+                        "changed what" in str(out.get("evalue", "")) or "could not confirm" in str(out.get("evalue", ""))):
+                    found.append(f"{name}.ipynb: test {gid!r}: {str(out.get('evalue'))[:300]}")
+    return found
+
+
 def failure_reason(log_text: str, code: int) -> str:
     if DEATH.search(log_text):
         return "the kernel died while running the notebook (a hard exit, a crash or the memory limit)"
@@ -148,8 +171,9 @@ def finish(course: Path, db_url: str, lesson: str, student: str, sandbox: Path, 
         outcome.reason = outcome.reason or failure_reason(log_text, code)
         ensure_student(db_url, student)  # listed in the export; earlier grades of the lesson are kept
     else:
-        merge_into_gradebook(db_url, lesson, student, grades, outcome.flags)
         graded = sandbox / "autograded" / student / lesson
+        outcome.flags = sorted(set(outcome.flags) | set(guard_flags(graded, grades)))
+        merge_into_gradebook(db_url, lesson, student, grades, outcome.flags)
         target = course / "autograded" / student / lesson
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True, exist_ok=True)

@@ -6,14 +6,24 @@ is measured as it arrives (nbclient's ``output``): once a cell has kept
 ``cell_output_bytes`` or the notebook ``notebook_output_bytes``, the rest of that cell's
 outputs are dropped and one note says so. Errors are always kept (shortened), so a failing
 test still fails.
+
+It also talks to the grading kernel (:mod:`.guard`): each request says whether the cell is one of
+the release's (``trusted``), a test (``test``) or the student's, as the pre-check marked it, and
+the first carries a fresh key; a test cell whose run does not end with the kernel's receipt
+under that key (a kernel whose guard was bypassed or died) gets an error output: it scores zero.
 """
 from __future__ import annotations
 
+import hmac
 import json
+import secrets
 
+from jupyter_core.utils import run_sync
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
+
+from course_utils.instructor.guard import META, MIME, STUDENT, TEST, receipt
 
 NOTE = "[output truncated by the grader: more than {limit} bytes]\n"
 
@@ -34,9 +44,51 @@ class BoundedExecute(Execute):
         self._kept: dict[int, int] = {}
         self._truncated: set[int] = set()
         self._total = 0
+        self._key, self._receipts, self._request = secrets.token_hex(16), set(), {}
         return super().preprocess(nb, resources, km)
 
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        role = cell.get("metadata", {}).get(META, {}).get("role", STUDENT) if cell.cell_type == "code" else None
+        if role is not None and self.kc is not None and getattr(self.kc.execute, "__self__", None) is not self:
+            self.kc.execute = self._execute  # nbclient's execute, with the guard's metadata in the request
+        self._request = {"role": role, "cell": cell.get("id", ""), "key": self._key, "code": cell.source}
+        result = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        if role == TEST and cell.source.strip() and cell_index not in self._receipts:
+            message = "the grader could not confirm that this test ran in an untampered kernel; it scores zero"
+            cell.outputs.append(new_output("error", ename="GradingRefused", evalue=message,
+                                           traceback=[f"GradingRefused: {message}"]))
+        return result
+
+    execute_cell = run_sync(async_execute_cell)  # nbclient binds its own coroutine here
+
+    def _execute(self, code, silent=False, store_history=True, user_expressions=None, allow_stdin=None,
+                 stop_on_error=True):
+        content = {"code": code, "silent": silent, "store_history": store_history,
+                   "user_expressions": user_expressions or {}, "allow_stdin": bool(allow_stdin),
+                   "stop_on_error": stop_on_error}
+        meta = {k: v for k, v in self._request.items() if k != "code"}
+        msg = self.kc.session.msg("execute_request", content, metadata={META: meta})
+        self.kc.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
+
+    def clear_output(self, outs, msg, cell_index):
+        """A test's outputs are never cleared (a hook calling ``clear_output`` would remove its error)."""
+        if self._request.get("role") == TEST:
+            return
+        super().clear_output(outs, msg, cell_index)
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        """Comms are ignored: an Output widget opened by the kernel would take a test's error out of its cell."""
+        return None
+
     def output(self, outs, msg, display_id, cell_index):
+        data = msg.get("content", {}).get("data") if msg.get("msg_type") == "display_data" else None
+        if isinstance(data, dict) and isinstance(data.get(MIME), dict) and "receipt" in data[MIME]:
+            request = self._request
+            expected = receipt(self._key.encode(), str(request.get("cell", "")), request.get("code", ""))
+            if hmac.compare_digest(str(data[MIME]["receipt"]), expected):
+                self._receipts.add(cell_index)
+            return None  # receipts never reach the notebook
         out = super().output(outs, msg, display_id, cell_index)
         if out is None or not outs or outs[-1] is not out:
             return out

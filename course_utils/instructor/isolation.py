@@ -207,7 +207,8 @@ def kernel_main(argv: list[str]) -> int:
 
 def kernel_spec(sandbox: Path, limits: Limits, hide: list[str], read_only: list[str] = (), isolation: str = "limits",
                 runtime: Path | None = None) -> dict:
-    """The kernel.json of a sandbox: ipykernel started through :func:`kernel_main` with ``limits``.
+    """The kernel.json of a sandbox: the grading kernel (:mod:`.guard`) started through :func:`kernel_main`
+    with ``limits``.
 
     ``python -P``: the kernel's working folder is not on ``sys.path`` (no module written there is importable).
     """
@@ -218,7 +219,7 @@ def kernel_spec(sandbox: Path, limits: Limits, hide: list[str], read_only: list[
     wrapper += [f"--hide={path}" for path in hide] + [f"--read-only={path}" for path in read_only]
     python = Path(sys.prefix).resolve() / "bin" / Path(sys.executable).name  # the venv's, through no covered link
     python = str(python if python.exists() else sys.executable)
-    return {"argv": [*wrapper, "--", python, "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    return {"argv": [*wrapper, "--", python, "-P", "-m", "course_utils.instructor.guard", "-f", "{connection_file}"],
             "display_name": "Python 3 (grading sandbox)", "language": "python", "metadata": {"debugger": False},
             # bwrap does not pass signals on (and the kernel leads its own session): interrupt by message
             "interrupt_mode": "message"}

@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 
 from course_utils.instructor.flags import attacks, defined_names, loaded_names, suspicious, transform
+from course_utils.instructor.guard import META, STUDENT, TEST, TRUSTED
 
 BLOCKED = "GradingRefused"
 TEMPLATE = ("raise RuntimeError({message!r})  # {blocked}: written by course_utils.instructor.precheck\n")
@@ -139,6 +140,21 @@ def neutralise(name: str, nb, reference: Reference | None) -> list[str]:
     return found
 
 
+def mark_roles(name: str, nb, reference: Reference | None) -> None:
+    """Tell the grading kernel (:mod:`.guard`) which cells are the release's: a test (its source is
+    put back by nbgrader whatever the student did), a trusted cell (unchanged), or the student's."""
+    trusted = reference.trusted.get(name, set()) if reference else set()
+    tests = {gid for gid, c in reference.locked.get(name, {}).items() if nbgrader_meta(c).get("grade")} if reference else set()
+    for cell in nb.cells:
+        cell.get("metadata", {}).pop(META, None)  # only the grader says
+        if cell.cell_type != "code":
+            continue
+        meta = nbgrader_meta(cell)
+        role = TEST if meta.get("grade_id") in tests and meta.get("grade") else (
+            TRUSTED if cell.source in trusted else STUDENT)
+        cell.metadata[META] = {"role": role}
+
+
 def grade_ids(nb) -> set[str]:
     return {c.metadata.nbgrader["grade_id"] for c in nb.cells
             if "grade_id" in c.get("metadata", {}).get("nbgrader", {})}
@@ -234,6 +250,7 @@ def precheck(folder: Path, expected: dict[str, set[str]], reference: Reference |
             if cell.cell_type == "code" and not (meta.get("locked") and reference is None) and cell.source not in trusted:
                 flags += [f"{name}.ipynb: {why}" for why in suspicious(transform(cell.source) or cell.source)]
         flags += neutralise(name, nb, reference)
+        mark_roles(name, nb, reference)
     return notebooks, notes, sorted(set(flags))
 
 
