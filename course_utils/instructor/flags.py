@@ -72,10 +72,28 @@ SHELL_ATTRIBUTES = {"input_transformers_post", "input_transformers_cleanup", "in
 DUNDERS = {"__code__", "__globals__", "__builtins__", "__dict__", "__subclasses__", "__bases__", "__mro__",
            "__closure__", "__defaults__", "__kwdefaults__", "__import__", "__loader__", "__spec__", "__getattribute__",
            "__setattr__", "__delattr__", "__reduce__", "__reduce_ex__", "__func__", "__wrapped__"}
-ATTACK_CALLS = {"exec", "eval", "compile", "__import__", "globals", "vars", "breakpoint", "get_ipython"}
+ATTACK_CALLS = {"exec", "eval", "compile", "__import__", "globals", "vars", "locals", "breakpoint", "get_ipython"}
 ATTACK_IMPORTS = {"ctypes", "cffi", "builtins", "importlib", "gc", "inspect", "IPython", "ipykernel", "traitlets",
                   "jupyter_client", "zmq", "runpy", "code", "codeop", "marshal", "pickle", "_pickle", "dill",
-                  "cloudpickle", "shelve", "copyreg", "nbformat", "nbclient", "nbgrader", "_thread", "sys"}
+                  "cloudpickle", "shelve", "copyreg", "nbformat", "nbclient", "nbgrader", "_thread", "sys",
+                  # ways to reach any object by its dotted name, or to run code later or elsewhere
+                  "pkgutil", "pydoc", "unittest", "types", "weakref", "atexit", "threading", "concurrent", "asyncio",
+                  "signal", "faulthandler", "sysconfig", "site", "comm", "ipywidgets", "course_utils.instructor"}
+# Attributes that lead to the interpreter, native code or the dispatcher, whatever object they hang on
+# (torch.sys, numpy.ctypeslib, torch.library, torch.utils.cpp_extension, tf.load_op_library...).
+ATTACK_ATTRIBUTES = {"sys", "os", "builtins", "importlib", "ctypes", "ctypeslib", "_C", "library", "cpp_extension",
+                     "load_op_library", "load_library", "attrgetter", "methodcaller", "__self__", "__objclass__"}
+# Dunder attributes an answer may use (super().__init__, type(x).__name__ ...); any other is refused.
+SAFE_DUNDERS = {"__init__", "__name__", "__qualname__", "__doc__", "__class__", "__module__", "__version__", "__len__",
+                "__call__", "__getitem__", "__iter__", "__next__", "__repr__", "__str__", "__enter__", "__exit__",
+                "__post_init__", "__contains__", "__main__", "__file__"}
+# Methods an answer's class may define: the others change how the tests compare, convert or look up
+# its objects (__eq__, __bool__, __array__, __float__, __sub__, __torch_function__, __getattr__, __del__...).
+SAFE_METHODS = SAFE_DUNDERS - {"__name__", "__qualname__", "__doc__", "__class__", "__module__", "__version__",
+                               "__main__", "__file__"}
+# Types an answer may not subclass: their instances would pass as arrays, tensors or numbers.
+VALUE_TYPES = {"Tensor", "ndarray", "Variable", "Parameter", "int", "float", "complex", "bool", "str", "bytes", "tuple",
+               "list", "dict", "set", "frozenset", "type", "ModuleType", "generic", "number", "floating", "integer"}
 ATTACK_NAMES = {"get_ipython", "__builtins__", "__IPYTHON__", "_ih", "_oh", "_dh", "__loader__", "__spec__"}
 SAFE_MAGICS = {"matplotlib": False, "time": True, "timeit": True}  # magic -> whether its argument is code to check
 COMMON_WORDS = {"events", "kernel", "shell", "modules", "ex", "ev"}
@@ -154,10 +172,19 @@ def attacks(source: str, protected: dict[str, set[str]] | None = None, *, depth:
             found.append("runs a shell command (!)")
             magics.add(id(node.func.value.func))
     modules = {"builtins", "__builtins__"} | {n for n, how in protected.items() if any(h.startswith("import") for h in how)}
+    direct = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+              and n.func.id in ("getattr", "setattr", "delattr", "hasattr") and len(n.args) >= 2 and isinstance(n.args[1], ast.Constant) and isinstance(n.args[1].value, str)}
+    methods = {id(item) for n in ast.walk(tree) if isinstance(n, ast.ClassDef) for item in n.body}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
-            for name in [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]:
-                if name.split(".")[0] in ATTACK_IMPORTS and not (name == "sys" and isinstance(node, ast.Import)):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            if isinstance(node, ast.ImportFrom):  # from numpy import ctypeslib, from torch import library
+                names += [f"{node.module}.{a.name}" for a in node.names if a.name in ATTACK_ATTRIBUTES - {"sys", "os"}]
+            for name in names:
+                parts = name.split(".")
+                if (parts[0] in ATTACK_IMPORTS or ".".join(parts[:2]) in ATTACK_IMPORTS
+                        or any(p in ATTACK_ATTRIBUTES - {"sys", "os"} for p in parts[1:])) \
+                        and not (name == "sys" and isinstance(node, ast.Import)):
                     found.append(f"imports {name}")
             for alias in node.names:
                 modules.add((alias.asname or alias.name).split(".")[0])
@@ -167,10 +194,12 @@ def attacks(source: str, protected: dict[str, set[str]] | None = None, *, depth:
             if id(node) not in magics:
                 found.append(f"uses {node.id}()")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and (
-                node.value in DUNDERS or node.value in SHELL_ATTRIBUTES - COMMON_WORDS):
+                node.value in DUNDERS or node.value in SHELL_ATTRIBUTES - COMMON_WORDS
+                or (_dunder(node.value) and node.value not in SAFE_DUNDERS)):
             found.append(f"names {node.value!r} in a string (getattr and the like)")
         elif isinstance(node, ast.Attribute):
-            if node.attr in DUNDERS or (node.attr == "__class__" and isinstance(node.ctx, ast.Store)):
+            if node.attr in DUNDERS or (node.attr == "__class__" and isinstance(node.ctx, ast.Store)) or (
+                    _dunder(node.attr) and node.attr not in SAFE_DUNDERS) or node.attr in ATTACK_ATTRIBUTES - {"sys"}:
                 found.append(f"uses .{node.attr}")
             elif node.attr in SHELL_ATTRIBUTES and not (
                     node.attr in ("kernel", "shell", "modules", "events") and not _rooted_in(node, modules)):
@@ -180,9 +209,24 @@ def attacks(source: str, protected: dict[str, set[str]] | None = None, *, depth:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr") \
                 and node.args and _root(node.args[0]) in (modules | set(protected)):
             found.append(f"calls {node.func.id}() on {_root(node.args[0])}")
+        elif isinstance(node, ast.Name) and node.id in ("getattr", "setattr", "delattr") and id(node) not in direct:
+            found.append(f"uses {node.id} other than as getattr(obj, 'a literal name')")
+        elif isinstance(node, ast.Call) and id(node.func) in direct and node.args[1].value in ATTACK_ATTRIBUTES:
+            found.append(f"looks up {node.args[1].value!r} by name")
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _dunder(node.name) \
+                and node.name not in SAFE_METHODS and id(node) in methods:
+            found.append(f"defines {node.name} (changes how the tests compare or convert its objects)")
+        elif isinstance(node, ast.ClassDef):
+            for base in node.bases:
+                name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", None)
+                if name in VALUE_TYPES:
+                    found.append(f"subclasses {ast.unparse(base)} (its objects would pass for arrays or numbers)")
+            found += [f"sets the class's {k.arg}" for k in node.keywords if k.arg in ("metaclass",)]
         elif isinstance(node, ast.Global | ast.Nonlocal):
             found += [f"declares {name} global (a name of the locked cells)" for name in node.names if name in protected]
-    for node in top_level(tree):
+    aliases = module_aliases(tree, modules)
+    top = {id(n) for n in top_level(tree)}
+    for node in ast.walk(tree):
         targets = []
         if isinstance(node, ast.Assign | ast.Delete):
             targets = node.targets
@@ -190,13 +234,68 @@ def attacks(source: str, protected: dict[str, set[str]] | None = None, *, depth:
             targets = [node.target]
         for target in targets:
             for sub in ast.walk(target):
-                if isinstance(sub, ast.Attribute | ast.Subscript) and isinstance(sub.ctx, ast.Store | ast.Del) \
-                        and _root(sub) in (modules | set(protected)):
+                if not (isinstance(sub, ast.Attribute | ast.Subscript) and isinstance(sub.ctx, ast.Store | ast.Del)):
+                    continue
+                root = _root(sub)
+                if root in aliases or (id(node) in top and root in protected):
                     found.append(f"changes {ast.unparse(sub)} (defined by the notebook or a module)")
+                elif isinstance(sub, ast.Attribute) and (root is None or _made_here(sub)):
+                    found.append(f"changes {ast.unparse(sub)} (an attribute of an object it does not name)")
     for name, how in defined_names(tree).items():
         if name in protected and not (how <= protected[name] and all(h.startswith("import") for h in how)):
             found.append(f"rebinds {name}, which the locked cells define")
     return sorted(set(found))
+
+
+def _dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+def module_aliases(tree, modules: set[str]) -> set[str]:
+    """``modules`` and every name bound to one of them, or to something reached from one without a
+    call (``t = np.testing``, ``m = [math][0]``, ``for m in (np,)``): a store through it patches the module."""
+    aliases, changed = set(modules), True
+    while changed:
+        changed = False
+        for node in ast.walk(tree):
+            value, targets = None, []
+            if isinstance(node, ast.Assign):
+                value, targets = node.value, node.targets
+            elif isinstance(node, ast.AnnAssign | ast.AugAssign | ast.NamedExpr) and node.value is not None:
+                value, targets = node.value, [node.target]
+            elif isinstance(node, ast.For | ast.comprehension):
+                value, targets = node.iter, [node.target]
+            elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+                value, targets = node.context_expr, [node.optional_vars]
+            if value is None or not _reaches(value, aliases):
+                continue
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name) and name.id not in aliases:
+                        aliases.add(name.id)
+                        changed = True
+    return aliases
+
+
+def _reaches(expr, names: set[str]) -> bool:
+    """Whether ``expr`` evaluates to one of ``names`` or a part of one, without calling anything."""
+    todo = [expr]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Name) and node.id in names:
+            return True
+        if isinstance(node, ast.Call | ast.Lambda | ast.BinOp | ast.Compare | ast.UnaryOp):
+            continue  # a call's result, arithmetic: a new object
+        todo.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _made_here(expr) -> bool:
+    """``f().x``, ``(lambda: m)().x``, ``[m][0].x``: an object reached through a plain call or a literal."""
+    while isinstance(expr, ast.Attribute | ast.Subscript):
+        expr = expr.value
+    return isinstance(expr, ast.List | ast.Tuple | ast.Dict | ast.Set) or (
+        isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name | ast.Lambda | ast.Call))
 
 
 def _root(expr):

@@ -47,6 +47,10 @@ FORGERS = {
     "code_swap": "def square(x):\n    return x\nsquare.__code__ = (lambda x: x * x).__code__",
     "ctypes": "import ctypes\nctypes.pythonapi",
     "unparseable": "def square(x:\n    return x * x",
+    "alias_patch": "m = math\nm.isclose = lambda *a, **k: True",
+    "magic_equality": "class Yes(int):\n    def __eq__(self, other):\n        return True\ndef square(x):\n    return Yes(0)",
+    "patch_by_name": "import unittest.mock\nunittest.mock.patch('math.isclose', lambda *a, **k: True).start()",
+    "builtins_by_self": "b = print.__self__\nb.type = lambda x: int",
 }
 FORGERS["hex_ex"] = FORGERS["hex_ex"].format(hex=kit.INPUT_TRANSFORMER_ATTACK.encode().hex())
 LEAKER = ("get_ipython().events.register('pre_run_cell', lambda info: print(info.raw_cell))\n"

@@ -230,18 +230,63 @@ def test_every_real_solution_passes_the_pre_check_clean():
     ("def f(:\n  pass", "cannot be parsed"),
     ("%timeit eval('1')", "uses eval()"),
     ("import sys\nsys.settrace(None)", "settrace"),
+    # spelled so that a list of forbidden names would miss them (found in a review of the pre-check)
+    ("m = math\nm.isclose = lambda *a, **k: True", "changes m.isclose"),
+    ("def f(x):\n    np.array_equal = lambda *a: True\n    return x", "changes np.array_equal"),
+    ("def f(x):\n    import course_utils.checks as c\n    c.np = None", "changes c.np"),
+    ("[math][0].isclose = abs", "changes [math][0].isclose"),
+    ("for m in (math,):\n    m.isclose = abs", "changes m.isclose"),
+    ("def f():\n    return math\nf().isclose = abs", "an object it does not name"),
+    ("T = torch.Tensor\nT.allclose = lambda *a, **k: True", "changes T.allclose"),
+    ("locals()['check_equal'] = print", "uses locals()"),
+    ("g = getattr\ng(math, 'isclose')", "uses getattr other than"),
+    ("setattr(m, name, f)", "uses setattr other than"),
+    ("b = print.__self__", "uses .__self__"),
+    ("x = getattr(print, '__self__')", "names '__self__'"),
+    ("import unittest.mock\nunittest.mock.patch('numpy.isclose', abs).start()", "imports unittest.mock"),
+    ("import pkgutil", "imports pkgutil"),
+    ("from numpy import ctypeslib", "imports numpy.ctypeslib"),
+    ("torch.library.Library('aten', 'IMPL')", "uses .library"),
+    ("torch.utils.cpp_extension.load_inline('m', '')", "uses .cpp_extension"),
+    ("import course_utils.instructor.guard", "imports course_utils.instructor.guard"),
+    ("class Yes(float):\n    pass", "subclasses float"),
+    ("class T(torch.Tensor):\n    pass", "subclasses torch.Tensor"),
+    ("class Yes:\n    def __eq__(self, other):\n        return True", "defines __eq__"),
+    ("class Lazy:\n    def __array__(self, dtype=None):\n        return 0", "defines __array__"),
+    ("class Sneaky:\n    def __torch_function__(self, *a):\n        return 0", "defines __torch_function__"),
+    ("class M(type):\n    pass\nclass A(metaclass=M):\n    pass", "metaclass"),
+    ("x.__subclasshook__", "uses .__subclasshook__"),
+    ("lib = getattr(torch, 'library')", "looks up 'library'"),
 ])
 def test_attacks_on_the_verdicts_are_found(source, why):
-    protected = {"check_equal": {"import:course_utils.checks:check_equal"}}
+    protected = {"check_equal": {"import:course_utils.checks:check_equal"}, "math": {"import::math"},
+                 "np": {"import::numpy"}, "torch": {"import::torch"}}
     found = flags.attacks(source, protected)
     assert any(why in w for w in found), found
 
 
 @pytest.mark.parametrize("source", ["%matplotlib inline\nimport numpy as np\nx = np.zeros(3)", "%timeit square(3)",
                                     "from course_utils.checks import check_equal\ny = check_equal(1, 1)",
-                                    "model.eval()\nmodel.compile(optimizer='adam')", "import sys\nprint(1, file=sys.stderr)"])
+                                    "model.eval()\nmodel.compile(optimizer='adam')", "import sys\nprint(1, file=sys.stderr)",
+                                    # what a correct answer may well do
+                                    "base = keras.applications.VGG16(include_top=False)\nbase.trainable = False",
+                                    "for p in model.parameters():\n    p.requires_grad = False",
+                                    "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                                    "        self.fc = nn.Linear(3, 2)\n    def forward(self, x):\n"
+                                    "        return self.fc(x)",
+                                    "class Data(torch.utils.data.Dataset):\n    def __len__(self):\n        return 3\n"
+                                    "    def __getitem__(self, i):\n        return i",
+                                    "out = np.zeros((2, 3))\nout[:, 0] = 1.0\nout[1] += 2",
+                                    "w = getattr(layer, 'weight')\nprint(type(w).__name__, hasattr(layer, 'bias'))",
+                                    "import functools, operator\nn = functools.reduce(operator.mul, (2, 3), 1)",
+                                    "from collections import OrderedDict\nimport itertools, math\nx = math.prod([2, 3])",
+                                    "model.fc.weight.data.copy_(torch.zeros(2, 3))\noptimizer.param_groups[0]['lr'] = 0.1",
+                                    "h = np.pi * 2\nfor layer in model.layers:\n    layer.trainable = False",
+                                    "print('os', 'sys', 'library')"])
 def test_ordinary_code_is_not_an_attack(source):
-    assert flags.attacks(source, {"check_equal": {"import:course_utils.checks:check_equal"}}) == []
+    protected = {"check_equal": {"import:course_utils.checks:check_equal"}, "math": {"import::math"},
+                 "np": {"import::numpy"}, "torch": {"import::torch"}, "nn": {"import:torch:nn"}}
+    assert flags.attacks(source, protected) == []
 
 
 def test_a_name_a_test_cell_binds_itself_may_be_reused_by_the_student():
