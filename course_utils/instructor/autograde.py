@@ -28,7 +28,7 @@ from course_utils.instructor.gradebook import (
     read_sandbox_grades,
     unreleased_lessons,
 )
-from course_utils.instructor.guard import MIME
+from course_utils.instructor.guard import CHANGED_DURING_TEST, MIME, NO_RECEIPT
 from course_utils.instructor.isolation import WHAT_IS_NOT_DEFENDED, Limits, isolation_mode
 from course_utils.instructor.precheck import Reference, fingerprint, precheck
 from course_utils.instructor.report import Outcome, Report, Run
@@ -145,8 +145,8 @@ def guard_flags(folder: Path, names) -> list[str]:
                 if isinstance(data, dict) and isinstance(data.get("flags"), list):
                     found.append(f"{name}.ipynb: before test {gid!r} the grader put back: "
                                  + "; ".join(str(f) for f in data["flags"][:8]))
-                elif out.get("output_type") == "error" and out.get("ename") == "GradingRefused" and (
-                        "changed what" in str(out.get("evalue", "")) or "could not confirm" in str(out.get("evalue", ""))):
+                elif out.get("output_type") == "error" and out.get("ename") == "GradingRefused" and str(
+                        out.get("evalue", "")).startswith((CHANGED_DURING_TEST, NO_RECEIPT)):
                     found.append(f"{name}.ipynb: test {gid!r}: {str(out.get('evalue'))[:300]}")
     return found
 

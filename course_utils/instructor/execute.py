@@ -23,7 +23,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
-from course_utils.instructor.guard import META, MIME, STUDENT, TEST, receipt
+from course_utils.instructor.guard import META, MIME, NO_RECEIPT, STUDENT, TEST, receipt
 
 NOTE = "[output truncated by the grader: more than {limit} bytes]\n"
 
@@ -54,7 +54,7 @@ class BoundedExecute(Execute):
         self._request = {"role": role, "cell": cell.get("id", ""), "key": self._key, "code": cell.source}
         result = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         if role == TEST and cell.source.strip() and cell_index not in self._receipts:
-            message = "the grader could not confirm that this test ran in an untampered kernel; it scores zero"
+            message = f"{NO_RECEIPT}; it scores zero"
             cell.outputs.append(new_output("error", ename="GradingRefused", evalue=message,
                                            traceback=[f"GradingRefused: {message}"]))
         return result

@@ -173,7 +173,8 @@ def attacks(source: str, protected: dict[str, set[str]] | None = None, *, depth:
             magics.add(id(node.func.value.func))
     modules = {"builtins", "__builtins__"} | {n for n, how in protected.items() if any(h.startswith("import") for h in how)}
     direct = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-              and n.func.id in ("getattr", "setattr", "delattr", "hasattr") and len(n.args) >= 2 and isinstance(n.args[1], ast.Constant) and isinstance(n.args[1].value, str)}
+              and n.func.id in ("getattr", "setattr", "delattr", "hasattr") and len(n.args) >= 2
+              and isinstance(n.args[1], ast.Constant) and isinstance(n.args[1].value, str)}
     methods = {id(item) for n in ast.walk(tree) if isinstance(n, ast.ClassDef) for item in n.body}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):

@@ -49,6 +49,9 @@ SHELL_ATTRS = ("events", "custom_exceptions", "CustomTB", "displayhook", "displa
                "input_transformer_manager", "compile", "InteractiveTB", "SyntaxTB", "user_ns", "user_module",
                *SHELL_LISTS)
 SHOWN = 8  # differences listed in a note
+# What a test cell's GradingRefused error says when the guard fails it, or the grader finds no receipt
+CHANGED_DURING_TEST = "this test changed what the grader relies on while it ran"
+NO_RECEIPT = "the grader could not confirm that this test ran in an untampered kernel"
 
 
 def receipt(key: bytes, cell_id: str, code: str) -> str:
@@ -114,8 +117,9 @@ class Baseline:
             for item in entries.values():
                 self._remember(item, "function")
 
-    def add_object(self, label: str, obj, attributes=()) -> None:
-        state = {key: value for key, value in vars(obj).items() if _kind(value) == "function"}
+    def add_object(self, label: str, obj, attributes=(), methods: bool = True) -> None:
+        """``obj``'s ``attributes``, and (``methods``) the functions set on the instance itself."""
+        state = {key: value for key, value in vars(obj).items() if methods and _kind(value) == "function"}
         for attribute in attributes:
             state[attribute] = getattr(obj, attribute, None)
         self.objects.append((label, obj, state))
@@ -258,7 +262,7 @@ def make_kernel_class():
             shell = self.shell
             baseline = Baseline()
             baseline.add_new_modules()
-            baseline.add_object("sys", sys, SYS_HOOKS)
+            baseline.add_object("sys", sys, SYS_HOOKS, methods=False)  # sys's functions: a module of the baseline
             baseline.add_object("the shell", shell, SHELL_ATTRS)
             baseline.add_object("the kernel", self)
             baseline.add_object("the session", self.session)
@@ -349,7 +353,7 @@ def note(found: list[str], prefix: str) -> dict:
 
 def refusal(found: list[str]) -> dict:
     shown = "; ".join(found[:SHOWN]) + (f"; and {len(found) - SHOWN} more" if len(found) > SHOWN else "")
-    message = f"this test changed what the grader relies on while it ran ({shown}); it scores zero"
+    message = f"{CHANGED_DURING_TEST} ({shown}); it scores zero"
     return {"ename": "GradingRefused", "evalue": message, "traceback": [f"GradingRefused: {message}"]}
 
 

@@ -114,3 +114,16 @@ def test_a_receipt_printed_by_the_students_code_counts_for_nothing(kernels):
                           f"display({{'{MIME}': {{'receipt': '0' * 64}}}}, raw=True)\n" + TEST_MEAN)
     run(nb, kernel="plain")
     assert [e.ename for e in errors(nb.cells[2])] == ["GradingRefused"]
+
+
+def test_what_the_guard_put_back_flags_the_graded_notebook(kernels, tmp_path):
+    from course_utils.instructor.autograde import guard_flags
+
+    nb = run(notebook(ATTACKS["alias"]))
+    nb.cells[2].metadata["nbgrader"] = {"grade_id": "mean_tests"}
+    during = run(notebook("def mean(xs):\n    m = math\n    m.isclose = lambda *a, **k: True\n    return 1.5"))
+    nbformat.write(nb, str(tmp_path / "a.ipynb"))
+    nbformat.write(during, str(tmp_path / "b.ipynb"))
+    found = guard_flags(tmp_path, ["a", "b", "missing"])
+    assert any(f.startswith("a.ipynb: before test 'mean_tests'") and "math.isclose" in f for f in found), found
+    assert any(f.startswith("b.ipynb: test ") and "math.isclose" in f for f in found), found
