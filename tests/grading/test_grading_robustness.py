@@ -76,7 +76,7 @@ def build_class(course: Path) -> dict:
     put("good", kit.answered(release_a))
     put("loop", kit.answered(release_a, answers={"square": "def square(x):\n    while True:\n        pass"}))
     put("exit", kit.answered(release_a, answers={"mean": "import os\nos._exit(3)"}))
-    put("segfault", kit.answered(release_a, answers={"mean": "import faulthandler\nfaulthandler._sigsegv()"}))
+    put("segfault", kit.answered(release_a, answers={"mean": "import os\nos.kill(os.getpid(), 11)"}))  # SIGSEGV, as a crash
     (sub / "notjson" / "lesson_a").mkdir(parents=True)
     (sub / "notjson" / "lesson_a" / "lesson_a.ipynb").write_text('{"cells": [ this is not json')
     (sub / "empty" / "lesson_a").mkdir(parents=True)
