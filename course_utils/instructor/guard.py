@@ -7,8 +7,8 @@ change it by patching what the tests call (``numpy.isclose``, a check helper, ``
 methods, a built-in), by hooking IPython's shell (input or AST transformers, events, a custom
 exception handler, the display machinery) or by rebinding the notebook's own imports. Here:
 
-* a **baseline** is taken before any cell runs, and of each newly imported module after each
-  trusted cell (the release's cells, marked by the grader): every function, class and module bound
+* a **baseline** is taken just before the first student or test cell runs (after the release's
+  set-up cells, as the grader marks them), and of each newly imported module after each trusted cell: every function, class and module bound
   in the modules of the libraries the tests use, the methods of their classes, the code and
   defaults of their functions, IPython's hooks and the interpreter's (``sys.excepthook``, trace
   and profile functions, ``sys.meta_path``...), the kernel's own handlers, and the names the
@@ -256,11 +256,12 @@ def make_kernel_class():
 
         _guard_baseline = None
         _guard_key = None
-        _guard_student_ran = False
+        _guard_names = None
 
         def _guard_start(self):
             shell = self.shell
             baseline = Baseline()
+            self._guard_names = baseline.names = dict(self._guard_names)
             baseline.add_new_modules()
             baseline.add_object("sys", sys, SYS_HOOKS, methods=False)  # sys's functions: a module of the baseline
             baseline.add_object("the shell", shell, SHELL_ATTRS)
@@ -297,15 +298,16 @@ def make_kernel_class():
                              *, cell_meta=None, cell_id=None):
             meta = (cell_meta or {}).get(META) or {}
             role, cell = meta.get("role", STUDENT), str(meta.get("cell", ""))
-            if self._guard_baseline is None:
-                self._guard_start()
+            if self._guard_key is None:  # the grader's first request carries the key
                 key = meta.get("key")
-                self._guard_key = key.encode() if isinstance(key, str) and key else None
+                self._guard_key = key.encode() if isinstance(key, str) and key else b""
+                self._guard_names = {}  # notebook names the trusted cells import or define
+            if self._guard_baseline is None and role != TRUSTED:
+                self._guard_start()  # once, just before the first student or test cell: the set-up is in it
             run = super().do_execute
             kwargs = dict(silent=silent, store_history=store_history, user_expressions=user_expressions,
                           allow_stdin=allow_stdin, cell_meta=cell_meta, cell_id=cell_id)
             if role == STUDENT:
-                self._guard_student_ran = True
                 return await run(code, **kwargs)
             user_ns = self.shell.user_ns
             before = dict(user_ns)
@@ -315,8 +317,7 @@ def make_kernel_class():
                     self._guard_publish("display_data", note(found, "before this test, the grader put back"))
             reply = await run(code, **kwargs)
             if role == TEST:
-                own = bound_names(code)
-                during = self._guard_restore(skip_names=own)
+                during = self._guard_restore(skip_names=bound_names(code))
                 if during:
                     content = refusal(during)
                     self._guard_publish("error", content)
@@ -325,14 +326,11 @@ def make_kernel_class():
                     self._guard_publish("display_data", {"data": {MIME: {"receipt": receipt(self._guard_key, cell, code)}},
                                                          "metadata": {}, "transient": {}})
             # what this trusted cell imported or defined is the notebook's from now on
-            names = self._guard_baseline.names
-            if not self._guard_student_ran:  # the set-up: no student code has run yet, all it changed is the baseline
-                self._guard_start()
             for name, value in list(user_ns.items()):
                 if before.get(name, _MISSING) is not value and _kind(value) and not name.startswith("_"):
-                    names[name] = value
-            self._guard_baseline.names = names
-            self._guard_baseline.add_new_modules()
+                    self._guard_names[name] = value
+            if self._guard_baseline is not None:
+                self._guard_baseline.add_new_modules()
             return reply
 
     return GuardedKernel
