@@ -8,11 +8,11 @@ methods, a built-in), by hooking IPython's shell (input or AST transformers, eve
 exception handler, the display machinery) or by rebinding the notebook's own imports. Here:
 
 * a **baseline** is taken just before the first student or test cell runs (after the release's
-  set-up cells, as the grader marks them), and of each newly imported module after each trusted cell: every function, class and module bound
-  in the modules of the libraries the tests use, the methods of their classes, the code and
-  defaults of their functions, IPython's hooks and the interpreter's (``sys.excepthook``, trace
-  and profile functions, ``sys.meta_path``...), the kernel's own handlers, and the names the
-  trusted cells import or define in the notebook;
+  set-up cells, as the grader marks them), and of each newly imported module after each trusted
+  cell: every function, class and module bound in the modules of the libraries the tests use,
+  the methods of their classes, the code and defaults of their functions, IPython's hooks and
+  the interpreter's (``sys.excepthook``, trace and profile functions, ``sys.meta_path``...), the
+  kernel's own handlers, and the names the trusted cells import or define in the notebook;
 * **before each test cell** whatever differs from the baseline is put back and reported (the cell
   shows a note; the grader flags the notebook): the test runs with the grader's functions;
 * **after each test cell**, a difference made *while it ran* (by the student's function it called)
