@@ -20,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from course_utils.instructor.audit import REFUSED
 from course_utils.instructor.gradebook import (
     course_settings,
     ensure_student,
@@ -131,7 +132,8 @@ def grade_in_sandbox(sandbox: Path, lesson: str, student: str, env: dict[str, st
 
 
 def guard_flags(folder: Path, names) -> list[str]:
-    """What the grading kernel (:mod:`.guard`) put back before or during a test, from the graded notebooks."""
+    """What the grading kernel (:mod:`.guard`) put back before or during a test, and what its audit hook
+    (:mod:`.audit`) refused, from the graded notebooks."""
     found = []
     for name in names:
         path = folder / f"{name}.ipynb"
@@ -148,6 +150,9 @@ def guard_flags(folder: Path, names) -> list[str]:
                 elif out.get("output_type") == "error" and out.get("ename") == "GradingRefused" and str(
                         out.get("evalue", "")).startswith((CHANGED_DURING_TEST, NO_RECEIPT)):
                     found.append(f"{name}.ipynb: test {gid!r}: {str(out.get('evalue'))[:300]}")
+                elif out.get("output_type") == "error" and out.get("ename") == "PermissionError" and str(
+                        out.get("evalue", "")).startswith(REFUSED):
+                    found.append(f"{name}.ipynb: cell {gid!r}: refused at run time: {str(out.get('evalue'))[:300]}")
     return found
 
 

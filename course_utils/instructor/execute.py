@@ -8,12 +8,16 @@ outputs are dropped and one note says so. Errors are always kept (shortened), so
 test still fails.
 
 It also talks to the grading kernel (:mod:`.guard`): each request says whether the cell is one of
-the release's (``trusted``), a test (``test``) or the student's, as the pre-check marked it, and
-the first carries a fresh key; a test cell whose run does not end with the kernel's receipt
-under that key (a kernel whose guard was bypassed or died) gets an error output: it scores zero.
+the release's (``trusted``), a test (``test``) or the student's, as the pre-check marked it; the
+first carries a fresh key and the modules the test cells import (the kernel records them before
+any student code runs), and every request is signed with the key (a request that another process
+of the sandbox sends to the kernel cannot claim to be the release's); a test cell whose run does
+not end with the kernel's receipt under that key (a kernel whose guard was bypassed or died)
+gets an error output: it scores zero.
 """
 from __future__ import annotations
 
+import ast
 import hmac
 import json
 import secrets
@@ -23,7 +27,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
-from course_utils.instructor.guard import META, MIME, NO_RECEIPT, STUDENT, TEST, receipt
+from course_utils.instructor.guard import META, MIME, NO_RECEIPT, STUDENT, TEST, receipt, request_mac
 
 NOTE = "[output truncated by the grader: more than {limit} bytes]\n"
 
@@ -32,6 +36,21 @@ def output_size(out) -> int:
     if out.get("output_type") == "stream":
         return len(str(out.get("text", "")).encode("utf-8", "replace"))
     return len(json.dumps(out.get("data", {}), default=str)) + len(json.dumps(out.get("traceback", []), default=str))
+
+
+def imported_modules(source: str) -> set[str]:
+    """Modules a cell imports (the kernel imports the tests' own before any student code runs)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
 
 
 class BoundedExecute(Execute):
@@ -44,14 +63,17 @@ class BoundedExecute(Execute):
         self._kept: dict[int, int] = {}
         self._truncated: set[int] = set()
         self._total = 0
-        self._key, self._receipts, self._request = secrets.token_hex(16), set(), {}
+        self._key, self._key_sent, self._receipts, self._request = secrets.token_hex(16), False, set(), {}
+        self._test_imports = sorted({name for cell in nb.cells if cell.cell_type == "code"
+                                     and cell.get("metadata", {}).get(META, {}).get("role") == TEST
+                                     for name in imported_modules(cell.source)})
         return super().preprocess(nb, resources, km)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         role = cell.get("metadata", {}).get(META, {}).get("role", STUDENT) if cell.cell_type == "code" else None
         if role is not None and self.kc is not None and getattr(self.kc.execute, "__self__", None) is not self:
             self.kc.execute = self._execute  # nbclient's execute, with the guard's metadata in the request
-        self._request = {"role": role, "cell": cell.get("id", ""), "key": self._key, "code": cell.source}
+        self._request = {"role": role, "cell": cell.get("id", ""), "code": cell.source}
         result = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         if role == TEST and cell.source.strip() and cell_index not in self._receipts:
             message = f"{NO_RECEIPT}; it scores zero"
@@ -66,8 +88,11 @@ class BoundedExecute(Execute):
         content = {"code": code, "silent": silent, "store_history": store_history,
                    "user_expressions": user_expressions or {}, "allow_stdin": bool(allow_stdin),
                    "stop_on_error": stop_on_error}
-        meta = {k: v for k, v in self._request.items() if k != "code"}
+        meta = {"role": self._request["role"], "cell": self._request["cell"]}
+        if not self._key_sent:  # the key goes out once; every request is then signed with it
+            meta["key"], meta["imports"], self._key_sent = self._key, self._test_imports, True
         msg = self.kc.session.msg("execute_request", content, metadata={META: meta})
+        meta["mac"] = request_mac(self._key.encode(), msg["header"]["msg_id"], meta["role"], meta["cell"])
         self.kc.shell_channel.send(msg)
         return msg["header"]["msg_id"]
 

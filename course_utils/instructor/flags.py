@@ -12,6 +12,8 @@ SUSPICIOUS_IMPORTS = {"subprocess", "ctypes", "socket", "shutil", "sqlite3", "si
 SUSPICIOUS_CALLS = {"open", "eval", "exec", "compile", "__import__", "setattr", "delattr", "globals", "getattr"}
 SUSPICIOUS_OS = {"system", "popen", "remove", "unlink", "rmdir", "rename", "replace", "kill", "killpg", "_exit",
                  "listdir", "scandir", "walk", "chdir", "fork", "execv", "execvp", "spawnv"}
+# keyword arguments that let a loader unpickle (and so call) whatever the file names
+SUSPICIOUS_KEYWORDS = {("allow_pickle", True), ("weights_only", False), ("safe_mode", False)}
 SUSPICIOUS_WORDS = ("solutions", "gradebook", "submitted", "autograded", "hidden tests", "source/")
 SHADOWED_BUILTINS = {"abs", "all", "any", "float", "int", "isinstance", "len", "max", "min", "print", "range",
                      "round", "sorted", "str", "sum", "type", "AssertionError", "Exception", "assert_"}
@@ -57,6 +59,8 @@ def suspicious(source: str) -> list[str]:
                 found.append(f"calls os.{func.attr}()")
             elif isinstance(func, ast.Attribute) and func.attr in {"read_text", "read_bytes", "write_text", "write_bytes"}:
                 found.append(f"calls .{func.attr}()")
+            found += [f"passes {k.arg}={k.value.value} (unpickling runs code)" for k in node.keywords
+                      if isinstance(k.value, ast.Constant) and (k.arg, k.value.value) in SUSPICIOUS_KEYWORDS]
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             found += [f"mentions {word!r}" for word in SUSPICIOUS_WORDS if word in node.value.lower()]
     return sorted(set(found))
@@ -78,11 +82,14 @@ ATTACK_IMPORTS = {"ctypes", "cffi", "builtins", "importlib", "gc", "inspect", "I
                   "cloudpickle", "shelve", "copyreg", "nbformat", "nbclient", "nbgrader", "_thread", "sys",
                   # ways to reach any object by its dotted name, or to run code later or elsewhere
                   "pkgutil", "pydoc", "unittest", "types", "weakref", "atexit", "threading", "concurrent", "asyncio",
-                  "signal", "faulthandler", "sysconfig", "site", "comm", "ipywidgets", "course_utils.instructor"}
+                  "signal", "faulthandler", "sysconfig", "site", "comm", "ipywidgets", "course_utils.instructor",
+                  # ways to load a module from a path, or to run code given as text
+                  "imp", "zipimport", "cProfile", "profile", "pdb", "bdb", "trace", "doctest"}
 # Attributes that lead to the interpreter, native code or the dispatcher, whatever object they hang on
 # (torch.sys, numpy.ctypeslib, torch.library, torch.utils.cpp_extension, tf.load_op_library...).
 ATTACK_ATTRIBUTES = {"sys", "os", "builtins", "importlib", "ctypes", "ctypeslib", "_C", "library", "cpp_extension",
-                     "load_op_library", "load_library", "attrgetter", "methodcaller", "__self__", "__objclass__"}
+                     "load_op_library", "load_library", "attrgetter", "methodcaller", "__self__", "__objclass__",
+                     "get_ipython", "load_source", "get_type_hints", "pickle", "marshal", "inspect", "gc"}
 # Dunder attributes an answer may use (super().__init__, type(x).__name__ ...); any other is refused.
 SAFE_DUNDERS = {"__init__", "__name__", "__qualname__", "__doc__", "__class__", "__module__", "__version__", "__len__",
                 "__call__", "__getitem__", "__iter__", "__next__", "__repr__", "__str__", "__enter__", "__exit__",

@@ -8,11 +8,13 @@ methods, a built-in), by hooking IPython's shell (input or AST transformers, eve
 exception handler, the display machinery) or by rebinding the notebook's own imports. Here:
 
 * a **baseline** is taken just before the first student or test cell runs (after the release's
-  set-up cells, as the grader marks them), and of each newly imported module after each trusted
-  cell: every function, class and module bound in the modules of the libraries the tests use,
-  the methods of their classes, the code and defaults of their functions, IPython's hooks and
-  the interpreter's (``sys.excepthook``, trace and profile functions, ``sys.meta_path``...), the
-  kernel's own handlers, and the names the trusted cells import or define in the notebook;
+  set-up cells, as the grader marks them, and after importing the modules the test cells import,
+  as the grader lists them), and of each newly imported module after each cell: every function,
+  class and module bound in the modules of the libraries the tests use (and their public
+  constants: ``numpy.pi``, ``torch.float32``), the methods of their classes, the code and
+  defaults of their functions, IPython's hooks and the interpreter's (``sys.excepthook``, trace
+  and profile functions, ``sys.meta_path``...), the kernel's own handlers, and the names the
+  trusted cells import or define in the notebook;
 * **before each test cell** whatever differs from the baseline is put back and reported (the cell
   shows a note; the grader flags the notebook): the test runs with the grader's functions;
 * **after each test cell**, a difference made *while it ran* (by the student's function it called)
@@ -22,7 +24,11 @@ exception handler, the display machinery) or by rebinding the notebook's own imp
   fails a test cell without a valid receipt (a kernel whose guard was bypassed).
 
 It is in-process: code that reaches this kernel object could still disable it, which the
-pre-check refuses (the shell, frames, ``gc``, ``sys.modules``, ``course_utils.instructor``...).
+pre-check refuses (the shell, frames, ``gc``, ``sys.modules``, ``course_utils.instructor``...)
+and :mod:`.audit`'s hook refuses at run time for code the pre-check cannot read (code given as
+text, module files, pickles, ``gc``, ``ctypes``, ``/proc/<pid>/mem``). The key stays in a closure;
+the objects a test's outputs travel through (session, sockets, streams) are part of the baseline;
+the kernel is not dumpable, so the answer's child processes cannot attach to it.
 """
 from __future__ import annotations
 
@@ -30,12 +36,13 @@ import ast
 import functools
 import hashlib
 import hmac
+import importlib
 import sys
 import types
 from pathlib import Path
 
 MIME = "application/vnd.course-grading-guard+json"
-META = "course_guard"   # the execute_request metadata key the grader sends: {"role", "cell", "key"}
+META = "course_guard"   # the execute_request metadata key the grader sends: {"role", "cell", "mac", "key" (first)}
 TRUSTED, TEST, STUDENT = "trusted", "test", "student"
 # Modules whose functions and classes the tests (and their helpers) rely on; the kernel's own.
 PROTECTED_ROOTS = {"numpy", "torch", "tensorflow", "keras", "tf_keras", "course_utils", "builtins", "math", "numbers",
@@ -43,11 +50,17 @@ PROTECTED_ROOTS = {"numpy", "torch", "tensorflow", "keras", "tf_keras", "course_
                    "operator", "functools", "collections", "itertools", "re", "abc", "copy", "types", "warnings",
                    "IPython", "ipykernel", "jupyter_client", "zmq", "traitlets", "json", "hmac", "hashlib", "ast",
                    "inspect", "sys", "asyncio", "threading", "contextlib", "unittest"}
+# Libraries whose public module-level constants (numbers, strings, dtypes) are recorded too
+DATA_ROOTS = {"numpy", "torch", "tensorflow", "keras", "math", "cmath", "statistics", "fractions", "decimal",
+              "course_utils"}
+CONSTANT_TYPES = {int, float, complex, bool, str, bytes}  # not None: a placeholder filled in later (TF flags)
 SYS_HOOKS = ("excepthook", "displayhook", "breakpointhook", "unraisablehook", "stdout", "stderr", "stdin")
 SHELL_LISTS = ("input_transformers_cleanup", "input_transformers_post", "ast_transformers")
 SHELL_ATTRS = ("events", "custom_exceptions", "CustomTB", "displayhook", "display_pub", "display_formatter",
                "input_transformer_manager", "compile", "InteractiveTB", "SyntaxTB", "user_ns", "user_module",
                *SHELL_LISTS)
+KERNEL_PARTS = ("session", "iopub_socket", "iopub_thread", "shell_stream", "shell_streams", "control_stream",
+                "control_thread", "shell")
 SHOWN = 8  # differences listed in a note
 # What a test cell's GradingRefused error says when the guard fails it, or the grader finds no receipt
 CHANGED_DURING_TEST = "this test changed what the grader relies on while it ran"
@@ -58,6 +71,11 @@ def receipt(key: bytes, cell_id: str, code: str) -> str:
     """The HMAC a test cell's run ends with (computed by the kernel, checked by the grader)."""
     message = f"{cell_id}\n{hashlib.sha256(code.encode()).hexdigest()}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def request_mac(key: bytes, msg_id: str, role, cell) -> str:
+    """The HMAC a grader's execute request carries: only the grader can say which role a cell has."""
+    return hmac.new(key, f"{msg_id}\n{role}\n{cell}".encode(), hashlib.sha256).hexdigest()
 
 
 def _kind(value) -> str | None:
@@ -71,6 +89,12 @@ def _kind(value) -> str | None:
                          types.ClassMethodDescriptorType, types.GetSetDescriptorType, types.MemberDescriptorType)):
         return "function"
     return None
+
+
+def _constant(value) -> bool:
+    kind = type(value)
+    return kind in CONSTANT_TYPES or kind.__name__ in ("dtype", "DType") or (
+        kind.__module__ == "numpy" and kind.__name__.startswith("dtype["))
 
 
 def _protected(name) -> bool:
@@ -98,12 +122,14 @@ class Baseline:
         for name, module in list(sys.modules.items()):
             if name in self.modules or not _protected(name) or not isinstance(getattr(module, "__dict__", None), dict):
                 continue
-            entries = {}
+            entries, data = {}, name.split(".")[0] in DATA_ROOTS
             for key, value in list(module.__dict__.items()):
                 kind = _kind(value)
                 if kind:
                     entries[key] = value
                     self._remember(value, kind)
+                elif data and not key.startswith("_") and _constant(value):
+                    entries[key] = value  # np.pi, torch.float32: a test compares with them
             self.modules[name] = (module, entries)
 
     def _remember(self, value, kind) -> None:
@@ -248,25 +274,41 @@ def bound_names(code: str) -> set[str]:
         return set()
 
 
-def make_kernel_class():
+def make_kernel_class(arm=lambda on: None):
+    """The kernel class; ``arm`` switches the audit hook (:mod:`.audit`) on for student and test cells."""
     from ipykernel.ipkernel import IPythonKernel
+
+    secret = {}  # the grader's key: in this closure, not on the kernel object the notebook could reach
 
     class GuardedKernel(IPythonKernel):
         """IPythonKernel that restores the baseline before each test cell and signs the test cells' runs."""
 
         _guard_baseline = None
-        _guard_key = None
         _guard_names = None
+        _guard_imports = ()
 
         def _guard_start(self):
             shell = self.shell
+            for name in self._guard_imports:  # what the tests import is recorded before the student's code runs
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 - the test cell will report it; the baseline goes on
+                    pass
             baseline = Baseline()
             self._guard_names = baseline.names = dict(self._guard_names)
             baseline.add_new_modules()
             baseline.add_object("sys", sys, SYS_HOOKS, methods=False)  # sys's functions: a module of the baseline
             baseline.add_object("the shell", shell, SHELL_ATTRS)
-            baseline.add_object("the kernel", self)
-            baseline.add_object("the session", self.session)
+            # the objects a test's error or receipt travels through on its way to the grader
+            baseline.add_object("the kernel", self, KERNEL_PARTS)
+            parts = [(f"the kernel's {part}", obj) for part in KERNEL_PARTS if part != "shell"
+                     for obj in _as_list(getattr(self, part, None))]
+            parts += [("the kernel's iopub_thread.socket", getattr(self.iopub_thread, "socket", None)),
+                      ("sys.stdout", sys.stdout), ("sys.stderr", sys.stderr),
+                      ("the shell's displayhook", shell.displayhook), ("the shell's display_pub", shell.display_pub)]
+            for label, obj in parts:
+                if isinstance(getattr(obj, "__dict__", None), dict):
+                    baseline.add_object(label, obj)
             for label in SHELL_LISTS:
                 baseline.add_list(f"the shell's {label}", getattr(shell, label))
             baseline.add_object("the shell's events", shell.events, ("callbacks",))
@@ -294,36 +336,50 @@ def make_kernel_class():
             self.session.send(self.iopub_socket, msg_type, content, parent=self.get_parent("shell"),
                               ident=self._topic(msg_type))
 
+        async def _guard_run(self, run, code, kwargs):
+            arm(True)
+            try:
+                return await run(code, **kwargs)
+            finally:
+                arm(False)
+
         async def do_execute(self, code, silent, store_history=True, user_expressions=None, allow_stdin=False,
                              *, cell_meta=None, cell_id=None):
             meta = (cell_meta or {}).get(META) or {}
+            meta = meta if isinstance(meta, dict) else {}
             role, cell = meta.get("role", STUDENT), str(meta.get("cell", ""))
-            if self._guard_key is None:  # the grader's first request carries the key
+            if "key" not in secret:  # the grader's first request carries the key
                 key = meta.get("key")
-                self._guard_key = key.encode() if isinstance(key, str) and key else b""
+                secret["key"] = key.encode() if isinstance(key, str) and key else b""
+                imports = meta.get("imports")
+                self._guard_imports = [m for m in imports if _protected(m)] if isinstance(imports, list) else []
                 self._guard_names = {}  # notebook names the trusted cells import or define
+            msg_id = str(((self.get_parent("shell") or {}).get("header") or {}).get("msg_id", ""))
+            if secret["key"] and not hmac.compare_digest(str(meta.get("mac", "")),
+                                                        request_mac(secret["key"], msg_id, role, cell)):
+                role = STUDENT  # not the grader's request (another process of the sandbox): the student's code
             if self._guard_baseline is None and role != TRUSTED:
                 self._guard_start()  # once, just before the first student or test cell: the set-up is in it
             run = super().do_execute
             kwargs = dict(silent=silent, store_history=store_history, user_expressions=user_expressions,
                           allow_stdin=allow_stdin, cell_meta=cell_meta, cell_id=cell_id)
             if role == STUDENT:
-                return await run(code, **kwargs)
+                return await self._guard_run(run, code, kwargs)
             user_ns = self.shell.user_ns
             before = dict(user_ns)
             if role == TEST:
                 found = self._guard_restore()
                 if found:
                     self._guard_publish("display_data", note(found, "before this test, the grader put back"))
-            reply = await run(code, **kwargs)
+            reply = await (self._guard_run(run, code, kwargs) if role == TEST else run(code, **kwargs))
             if role == TEST:
                 during = self._guard_restore(skip_names=bound_names(code))
                 if during:
                     content = refusal(during)
                     self._guard_publish("error", content)
                     reply = {**reply, "status": "error", **content}
-                if self._guard_key:
-                    self._guard_publish("display_data", {"data": {MIME: {"receipt": receipt(self._guard_key, cell, code)}},
+                if secret["key"]:
+                    self._guard_publish("display_data", {"data": {MIME: {"receipt": receipt(secret["key"], cell, code)}},
                                                          "metadata": {}, "transient": {}})
             # what this trusted cell imported or defined is the notebook's from now on
             for name, value in list(user_ns.items()):
@@ -334,6 +390,10 @@ def make_kernel_class():
             return reply
 
     return GuardedKernel
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, list | tuple) else [] if value is None else [value]
 
 
 class _DictView:
@@ -355,10 +415,24 @@ def refusal(found: list[str]) -> dict:
     return {"ename": "GradingRefused", "evalue": message, "traceback": [f"GradingRefused: {message}"]}
 
 
+def _not_dumpable() -> None:
+    """No other process of the sandbox's user may attach to this one or write its memory (prctl)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except (OSError, AttributeError):  # not Linux: nothing to do there
+        pass
+
+
 def main() -> None:
     from ipykernel.kernelapp import IPKernelApp
 
-    IPKernelApp.launch_instance(kernel_class=make_kernel_class())
+    from course_utils.instructor import audit
+
+    _not_dumpable()
+    arm = audit.install(_LIBRARY_DIRS)
+    IPKernelApp.launch_instance(kernel_class=make_kernel_class(arm))
 
 
 if __name__ == "__main__":

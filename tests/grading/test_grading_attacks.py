@@ -51,7 +51,11 @@ FORGERS = {
     "magic_equality": "class Yes(int):\n    def __eq__(self, other):\n        return True\ndef square(x):\n    return Yes(0)",
     "patch_by_name": "import unittest.mock\nunittest.mock.patch('math.isclose', lambda *a, **k: True).start()",
     "builtins_by_self": "b = print.__self__\nb.type = lambda x: int",
+    # code the pre-check cannot read, run by something that runs text: refused by the kernel's audit hook
+    "hidden_in_a_string": ("import timeit\npayload = 'get_ip' + 'ython().input_transformers_post.append('\n"
+                           "timeit.timeit(payload + 'lambda lines: [\"pass\\\\n\"])', number=1)"),
 }
+RUN_TIME = {"hidden_in_a_string"}  # the pre-check lets these run
 FORGERS["hex_ex"] = FORGERS["hex_ex"].format(hex=kit.INPUT_TRANSFORMER_ATTACK.encode().hex())
 LEAKER = ("get_ipython().events.register('pre_run_cell', lambda info: print(info.raw_cell))\n"
           "def square(x):\n    return x * x")
@@ -126,7 +130,8 @@ def test_a_correct_solution_still_gets_full_marks(graded):
 def test_blank_answer_plus_an_attack_on_the_verdicts_scores_zero(graded, student):
     course, report = graded[0], graded[1]
     assert kit.totals(course, "lesson_a")[student] == (0, 6), report[student]
-    assert any("not run" in flag for flag in report[student]["flags"]), report[student]
+    why = "refused at run time" if student in RUN_TIME else "not run"  # by the audit hook; by the pre-check
+    assert any(why in flag for flag in report[student]["flags"]), report[student]
 
 
 def test_the_refused_cell_says_why(graded):

@@ -31,6 +31,7 @@ ATTACKS = {  # a wrong mean plus a patch spelled in ways a reader of the code mi
     "code_object": WRONG_MEAN + "\ng = lambda *a, **k: 1.5\nstatistics.mean.__code__ = g.__code__",
     "shell_hook": WRONG_MEAN + "\nip = get_ipython()\nip.set_custom_exc((BaseException,), lambda *a, **k: None)",
     "transformer": WRONG_MEAN + "\nget_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])",
+    "constant": WRONG_MEAN + "\ndef library():\n    return math\nlibrary().pi = 3.0",
 }
 
 
@@ -90,7 +91,8 @@ def test_a_patch_made_in_a_students_cell_is_put_back_before_the_test(kernels, at
     assert errors(nb.cells[2]), f"{attack}: the wrong mean passed its test"
     assert not errors(nb.cells[4]), f"{attack}: the next, honest test was broken: {nb.cells[4].outputs}"
     refused = [e for e in errors(nb.cells[2]) if e.ename == "GradingRefused"]  # a patch made while the test ran
-    assert flags(nb) or refused, f"{attack}: not reported"
+    stopped = [e for e in errors(nb.cells[1]) if e.ename == "PermissionError"]  # refused by the audit hook
+    assert flags(nb) or refused or stopped, f"{attack}: not reported"
 
 
 def test_a_patch_made_while_a_test_runs_fails_that_test(kernels):
@@ -127,3 +129,89 @@ def test_what_the_guard_put_back_flags_the_graded_notebook(kernels, tmp_path):
     found = guard_flags(tmp_path, ["a", "b", "missing"])
     assert any(f.startswith("a.ipynb: before test 'mean_tests'") and "math.isclose" in f for f in found), found
     assert any(f.startswith("b.ipynb: test ") and "math.isclose" in f for f in found), found
+
+
+# Code the pre-check cannot read: each of these would run hidden code with the kernel's power
+HIDDEN_CODE = {
+    "string_to_timeit": "import timeit\ntimeit.timeit('get_ip' + 'ython().ex(\"pass\")', number=1)",
+    "string_to_eval": "eval('get_ip' + 'ython()')",
+    "module_file": ("import importlib.util, tempfile, pathlib\npath = pathlib.Path(tempfile.mkdtemp()) / 'hubconf.py'\n"
+                    "path.write_text('x = 1')\nspec = importlib.util.spec_from_file_location('hubconf', path)\n"
+                    "spec.loader.exec_module(importlib.util.module_from_spec(spec))"),
+    "pickle": ("import pickle\nclass Run:\n    def __reduce__(self):\n        return (eval, ('1 + 1',))\n"
+               "pickle.loads(pickle.dumps(Run()))"),
+    "gc_walk": "import gc\ngc.get_objects()",
+    "process_memory": "open('/proc/self/mem', 'rb')",
+    "ctypes": "import ctypes\nctypes.string_at(id(1), 8)",
+    "string_annotation": "import typing\ndef f(x: 'get_ipython()'):\n    pass\ntyping.get_type_hints(f)",
+    "current_frame": "import inspect\ninspect.currentframe()",
+    "stack": "import inspect\ninspect.stack()",
+    "walk_stack": "import traceback\nnext(traceback.walk_stack(None))",
+    "generator_frame": "def g():\n    yield 1\ng().gi_frame",
+}
+ALLOWED = ("import timeit, pickle, collections, dataclasses, fractions, inspect, logging, warnings\n"
+           "logging.getLogger('answer').warning('a warning from an answer')\nwarnings.warn('careful', stacklevel=2)\n"
+           "assert list(inspect.signature(lambda a, b=1: a).parameters) == ['a', 'b']\n"
+           "timeit.timeit(lambda: sum(range(10)), number=3)\n"
+           "Point = collections.namedtuple('Point', 'x y')\n"
+           "@dataclasses.dataclass\nclass Box:\n    size: int = 1\n"
+           "assert pickle.loads(pickle.dumps({'a': [1, 2.5, Point(1, 2)], 'f': fractions.Fraction(1, 3)}))['a'][2].y == 2\n"
+           "assert Box().size == 1")
+
+
+def test_code_the_pre_check_cannot_read_is_refused_while_answers_run(kernels):
+    nb = notebook(WRONG_MEAN)
+    attempts = [new_code_cell(code, metadata={META: {"role": STUDENT}}) for code in HIDDEN_CODE.values()]
+    allowed = new_code_cell(ALLOWED, metadata={META: {"role": STUDENT}})
+    nb.cells[2:2] = [*attempts, allowed]
+    run(nb)
+    for name, cell in zip(HIDDEN_CODE, attempts):
+        assert [e.ename for e in errors(cell)] == ["PermissionError"], f"{name}: {cell.outputs}"
+        assert "the grader does not let answer code" in errors(cell)[0].evalue
+    assert not errors(allowed), allowed.outputs
+    assert errors(nb.cells[-3]), "the wrong mean passed its test"
+    assert not errors(nb.cells[-1])
+
+
+def test_the_same_code_in_a_set_up_cell_is_not_refused(kernels):
+    nb = notebook("def mean(xs):\n    return sum(xs) / len(xs)")
+    nb.cells[0].source += "\n" + HIDDEN_CODE["string_to_eval"] + "\n" + HIDDEN_CODE["gc_walk"]
+    run(nb)
+    assert [errors(c) for c in nb.cells] == [[]] * 5
+
+
+def test_an_answer_that_drops_the_tests_error_on_its_way_out_fails_the_test(kernels):
+    answer = ("def mean(xs):\n    sock = get_ipython().kernel.iopub_socket\n    real = type(sock).send_multipart\n"
+              "    def send(parts, *a, **k):\n        if not any(b'ename' in bytes(p) for p in parts):\n"
+              "            return real(sock, parts, *a, **k)\n    sock.send_multipart = send\n    return 0.0")
+    nb = run(notebook(answer))
+    assert [e.ename for e in errors(nb.cells[2])] == ["GradingRefused"], nb.cells[2].outputs
+    assert "send_multipart was set" in errors(nb.cells[2])[0].evalue
+    assert not errors(nb.cells[4])
+
+
+def test_a_request_from_another_process_cannot_claim_to_be_the_releases(kernels):
+    """A child process with the kernel's connection file sends a cell marked as the release's:
+    the kernel runs it as the student's, so the name it rebinds is put back before the test."""
+    forged = ("class Yes:\n    @staticmethod\n    def isclose(*a, **k):\n        return True\nmath = Yes")
+    child = ("import sys\nfrom jupyter_client import BlockingKernelClient\n"
+             "kc = BlockingKernelClient(connection_file=sys.argv[1])\nkc.load_connection_file()\nkc.start_channels()\n"
+             "content = {'code': sys.argv[2], 'silent': False, 'store_history': False, 'user_expressions': {},"
+             " 'allow_stdin': False, 'stop_on_error': True}\n"
+             f"msg = kc.session.msg('execute_request', content, metadata={{'{META}': {{'role': '{TRUSTED}'}}}})\n"
+             "kc.shell_channel.send(msg)\nkc.get_shell_msg(timeout=30)\n")
+    answer = (WRONG_MEAN + "\nimport subprocess, sys, time\nfrom ipykernel import get_connection_file\n"
+              f"subprocess.Popen([sys.executable, '-c', {child!r}, get_connection_file(), {forged!r}])\ntime.sleep(4)")
+    nb = run(notebook(answer))
+    assert not errors(nb.cells[1]), nb.cells[1].outputs
+    assert errors(nb.cells[2]), "the wrong mean passed: the forged request was run as the release's"
+    assert any("math was rebound" in f for f in flags(nb)), flags(nb)
+
+
+def test_a_module_the_tests_import_is_recorded_before_the_student_imports_and_patches_it(kernels):
+    answer = WRONG_MEAN + "\nimport cmath\nlibrary = (lambda: cmath)()\nlibrary.isclose = lambda *a, **k: True"
+    nb = notebook(answer)
+    nb.cells[2].source = "import cmath\nassert cmath.isclose(mean([1, 2]), 1.5)"
+    run(nb)
+    assert errors(nb.cells[2]), "the patch of a module first imported by the student's cell was taken as the baseline"
+    assert any("cmath.isclose" in f for f in flags(nb)), flags(nb)

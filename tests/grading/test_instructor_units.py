@@ -257,6 +257,10 @@ def test_every_real_solution_passes_the_pre_check_clean():
     ("class M(type):\n    pass\nclass A(metaclass=M):\n    pass", "metaclass"),
     ("x.__subclasshook__", "uses .__subclasshook__"),
     ("lib = getattr(torch, 'library')", "looks up 'library'"),
+    ("from matplotlib_inline import backend_inline as b\nip = b.get_ipython()", "uses .get_ipython"),
+    ("import cProfile\ncProfile.run(text)", "imports cProfile"),
+    ("import imp\nimp.load_source('m', path)", "imports imp"),
+    ("x = torch.serialization.pickle.loads(data)", "uses .pickle"),
 ])
 def test_attacks_on_the_verdicts_are_found(source, why):
     protected = {"check_equal": {"import:course_utils.checks:check_equal"}, "math": {"import::math"},
@@ -282,7 +286,8 @@ def test_attacks_on_the_verdicts_are_found(source, why):
                                     "from collections import OrderedDict\nimport itertools, math\nx = math.prod([2, 3])",
                                     "model.fc.weight.data.copy_(torch.zeros(2, 3))\noptimizer.param_groups[0]['lr'] = 0.1",
                                     "h = np.pi * 2\nfor layer in model.layers:\n    layer.trainable = False",
-                                    "print('os', 'sys', 'library')"])
+                                    "print('os', 'sys', 'library')",
+                                    "import timeit, typing\nt = timeit.timeit(lambda: f(2), number=3)\nx: typing.List[int] = []"])
 def test_ordinary_code_is_not_an_attack(source):
     protected = {"check_equal": {"import:course_utils.checks:check_equal"}, "math": {"import::math"},
                  "np": {"import::numpy"}, "torch": {"import::torch"}, "nn": {"import:torch:nn"}}
