@@ -6,6 +6,7 @@ Flags change no score: ``autograde`` marks the notebook *flagged* in the gradebo
 from __future__ import annotations
 
 import ast
+import re
 
 SUSPICIOUS_IMPORTS = {"subprocess", "ctypes", "socket", "shutil", "sqlite3", "signal", "gc", "inspect",
                       "importlib", "builtins", "pickle", "multiprocessing", "pty"}
@@ -84,12 +85,15 @@ ATTACK_IMPORTS = {"ctypes", "cffi", "builtins", "importlib", "gc", "inspect", "I
                   "pkgutil", "pydoc", "unittest", "types", "weakref", "atexit", "threading", "concurrent", "asyncio",
                   "signal", "faulthandler", "sysconfig", "site", "comm", "ipywidgets", "course_utils.instructor",
                   # ways to load a module from a path, or to run code given as text
-                  "imp", "zipimport", "cProfile", "profile", "pdb", "bdb", "trace", "doctest"}
+                  "imp", "zipimport", "cProfile", "profile", "pdb", "bdb", "trace", "doctest",
+                  # threads that would run between cells, while the kernel's audit hook is off
+                  "multiprocessing.pool", "multiprocessing.dummy"}
 # Attributes that lead to the interpreter, native code or the dispatcher, whatever object they hang on
 # (torch.sys, numpy.ctypeslib, torch.library, torch.utils.cpp_extension, tf.load_op_library...).
 ATTACK_ATTRIBUTES = {"sys", "os", "builtins", "importlib", "ctypes", "ctypeslib", "_C", "library", "cpp_extension",
                      "load_op_library", "load_library", "attrgetter", "methodcaller", "__self__", "__objclass__",
-                     "get_ipython", "load_source", "get_type_hints", "pickle", "marshal", "inspect", "gc"}
+                     "get_ipython", "load_source", "get_type_hints", "pickle", "marshal", "inspect", "gc",
+                     "get_field"}  # string.Formatter().get_field('0.a.b', ...): attribute look-ups by name
 # Dunder attributes an answer may use (super().__init__, type(x).__name__ ...); any other is refused.
 SAFE_DUNDERS = {"__init__", "__name__", "__qualname__", "__doc__", "__class__", "__module__", "__version__", "__len__",
                 "__call__", "__getitem__", "__iter__", "__next__", "__repr__", "__str__", "__enter__", "__exit__",
@@ -203,7 +207,8 @@ def attacks(source: str, protected: dict[str, set[str]] | None = None, *, depth:
                 found.append(f"uses {node.id}()")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and (
                 node.value in DUNDERS or node.value in SHELL_ATTRIBUTES - COMMON_WORDS
-                or (_dunder(node.value) and node.value not in SAFE_DUNDERS)):
+                or (_dunder(node.value) and node.value not in SAFE_DUNDERS)
+                or any(d not in SAFE_DUNDERS for d in DUNDER_IN_TEXT.findall(node.value))):  # "0.__globals__" for a formatter
             found.append(f"names {node.value!r} in a string (getattr and the like)")
         elif isinstance(node, ast.Attribute):
             if node.attr in DUNDERS or (node.attr == "__class__" and isinstance(node.ctx, ast.Store)) or (
@@ -253,6 +258,9 @@ def attacks(source: str, protected: dict[str, set[str]] | None = None, *, depth:
         if name in protected and not (how <= protected[name] and all(h.startswith("import") for h in how)):
             found.append(f"rebinds {name}, which the locked cells define")
     return sorted(set(found))
+
+
+DUNDER_IN_TEXT = re.compile(r"__[A-Za-z][A-Za-z0-9_]*?__")
 
 
 def _dunder(name: str) -> bool:

@@ -246,13 +246,14 @@ check_from_scratch(conv2d, BUILT_IN_CONVOLUTIONS, name="conv2d",
 torch.manual_seed(0)
 x = torch.randn(2, 3, 7, 7)
 weight, bias = torch.randn(4, 3, 3, 3), torch.randn(4)
-out = conv2d(x, weight, bias)
+expected = F.conv2d(x, weight, bias)  # the reference first, then conv2d on copies of the inputs
+out = conv2d(x.clone(), weight.clone(), bias.clone())
 check_shape(out, (2, 4, 5, 5), name="conv2d(x, weight, bias)")
-check_close(out, F.conv2d(x, weight, bias), rtol=1e-4, atol=1e-5, name="conv2d(x, weight, bias)")
-out = conv2d(x, weight, bias, stride=2, padding=1)  # (7 + 2 - 3) // 2 + 1 = 4
+check_close(out, expected, rtol=1e-4, atol=1e-5, name="conv2d(x, weight, bias)")
+expected = F.conv2d(x, weight, bias, stride=2, padding=1)
+out = conv2d(x.clone(), weight.clone(), bias.clone(), stride=2, padding=1)  # (7 + 2 - 3) // 2 + 1 = 4
 check_shape(out, (2, 4, 4, 4), name="conv2d(x, weight, bias, stride=2, padding=1)")
-check_close(out, F.conv2d(x, weight, bias, stride=2, padding=1), rtol=1e-4, atol=1e-5,
-            name="conv2d(x, weight, bias, stride=2, padding=1)")
+check_close(out, expected, rtol=1e-4, atol=1e-5, name="conv2d(x, weight, bias, stride=2, padding=1)")
 ### BEGIN HIDDEN TESTS
 check_from_scratch(conv2d, BUILT_IN_CONVOLUTIONS + [torch.ops.aten.conv2d.default, torch.mkldnn_convolution,
                                                     torch.nn.grad.conv2d_weight, torch.conv_tbc],
@@ -276,17 +277,20 @@ for xs, ws, s, p, with_bias in cases:
     got = conv2d(x, weight, bias, stride=s, padding=p)
     check_close(got, expected, rtol=1e-4, atol=1e-4, name=f"conv2d with x {xs}, weight {ws}, stride {s}, padding {p}")
 x, weight, bias = torch.randn(1, 2, 6, 6), torch.randn(3, 2, 3, 3), torch.randn(3)
-check_close(conv2d(x, weight, bias, 2, 1), F.conv2d(x, weight, bias, stride=2, padding=1), rtol=1e-4, atol=1e-4,
+expected = F.conv2d(x, weight, bias, stride=2, padding=1)
+check_close(conv2d(x, weight, bias, 2, 1), expected, rtol=1e-4, atol=1e-4,
             name="conv2d(x, weight, bias, 2, 1) with positional stride and padding")
 # A single bright pixel and an asymmetric kernel: a flipped kernel shows up here.
 x = torch.zeros(1, 1, 5, 5)
 x[0, 0, 2, 2] = 1.0
 weight = torch.arange(9.0).view(1, 1, 3, 3)
-check_close(conv2d(x, weight), F.conv2d(x, weight), name="conv2d of a single pixel (is the kernel flipped?)")
+expected = F.conv2d(x, weight)
+check_close(conv2d(x, weight), expected, name="conv2d of a single pixel (is the kernel flipped?)")
 # A bright border and padding 1: the zeros go on every side, not on one side only.
 x = torch.zeros(1, 1, 4, 4)
 x[0, 0, 0, :] = x[0, 0, -1, :] = x[0, 0, :, 0] = x[0, 0, :, -1] = 1.0
-check_close(conv2d(x, weight, padding=1), F.conv2d(x, weight, padding=1), name="conv2d of a bright border, padding 1")
+expected = F.conv2d(x, weight, padding=1)
+check_close(conv2d(x, weight, padding=1), expected, name="conv2d of a bright border, padding 1")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -415,6 +419,9 @@ def _expected_logits(x):
 
 
 torch.manual_seed(5)
+with torch.no_grad():  # random weights, whatever the model's initialisation (a zero last layer would hide a lot)
+    for p in model.parameters():
+        p.normal_(0, p[0].numel() ** -0.5)  # LeCun's scale: 1 / sqrt(fan-in) for a weight, 1 for a bias
 inputs = {"images in [-0.5, 1.5]": torch.rand(4, 1, 28, 28) * 2 - 0.5,
           "large inputs (activations far above 6 and below 0)": torch.randn(4, 1, 28, 28) * 60,
           "a single image": torch.rand(1, 1, 28, 28)}
@@ -422,7 +429,8 @@ for mode in ("training", "evaluation"):
     model.train(mode == "training")
     for what, x in inputs.items():
         with torch.no_grad():
-            got, candidates = model(x), _expected_logits(x)
+            candidates = _expected_logits(x)  # the reference first, then the model on a copy of x
+            got = model(x.clone())
         check_shape(got, (len(x), 10), name=f"the model's output for {what}")
         errors = [float((got - e).abs().max() / (1 + e.abs().max())) for e in candidates]
         assert min(errors) < 1e-5, (

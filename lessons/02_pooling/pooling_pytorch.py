@@ -169,10 +169,11 @@ torch.manual_seed(0)
 for shape, size, stride, padding in [((2, 3, 6, 6), 2, None, 0), ((1, 2, 7, 5), 3, 2, 1), ((2, 1, 8, 8), 3, 1, 1),
                                      ((1, 2, 5, 5), 2, 2, 1), ((1, 1, 9, 7), 4, 3, 2)]:
     x = torch.randn(*shape)  # negative values too: zero padding would win a max
-    check_close(pool2d(x, size, stride, padding, mode="max"), F.max_pool2d(x, size, stride or size, padding),
+    expected_max = F.max_pool2d(x, size, stride or size, padding)  # the references first, then pool2d on copies
+    expected_avg = F.avg_pool2d(x, size, stride or size, padding, count_include_pad=False)
+    check_close(pool2d(x.clone(), size, stride, padding, mode="max"), expected_max,
                 name=f"max pool2d of {shape}, size {size}, stride {stride}, padding {padding}")
-    check_close(pool2d(x, size, stride, padding, mode="avg"),
-                F.avg_pool2d(x, size, stride or size, padding, count_include_pad=False), rtol=1e-5, atol=1e-6,
+    check_close(pool2d(x.clone(), size, stride, padding, mode="avg"), expected_avg, rtol=1e-5, atol=1e-6,
                 name=f"avg pool2d of {shape}, size {size}, stride {stride}, padding {padding} (padding not counted)")
 ### END HIDDEN TESTS
 
@@ -252,9 +253,10 @@ for shape, size, stride, dtype in [((1, 2, 7, 7), 3, 2, torch.float64), ((2, 1, 
     x = torch.randn(*shape, dtype=dtype)
     out_shape = F.max_pool2d(x, size, stride or size).shape
     dout = torch.randn(*out_shape, dtype=dtype)
+    expected = _autograd_max_pool_grad(x, dout, size, stride)  # the reference first, then the answer on copies
     with torch.no_grad():
-        got = max_pool2d_backward(dout, x, size, stride)
-    check_close(got, _autograd_max_pool_grad(x, dout, size, stride),
+        got = max_pool2d_backward(dout.clone(), x.clone(), size, stride)
+    check_close(got, expected,
                 name=f"max_pool2d_backward for x {shape}, size {size}, stride {stride} (overlapping windows add up)")
 # Ties: the gradient goes to the FIRST maximum in row-major order, never to a later one or to several.
 x = torch.tensor([[1.0, 3.0, 0.0, 2.0], [3.0, 0.0, 2.0, 2.0], [5.0, 5.0, 1.0, 1.0], [5.0, 5.0, 1.0, 1.0]])
@@ -362,7 +364,8 @@ x = torch.tensor([[[[3.0, 4.0], [0.0, 0.0]]]])
 check_close(LpPool2D(2, 2)(x), torch.tensor([[[[5.0]]]]), name="LpPool2D(2, 2) of a window 3, 4, 0, 0")
 torch.manual_seed(0)
 x = torch.rand(2, 3, 6, 6)
-check_close(LpPool2D(2, 2)(x), nn.LPPool2d(2, 2)(x), rtol=1e-5, name="LpPool2D(2, 2)")
+expected = nn.LPPool2d(2, 2)(x)  # the reference first, then LpPool2D on a copy
+check_close(LpPool2D(2, 2)(x.clone()), expected, rtol=1e-5, name="LpPool2D(2, 2)")
 x = torch.tensor([[[[0.3, 0.2], [0.1, 0.05]]]])
 check_close(LpPool2D(64, 2)(x), torch.tensor([[[[0.3]]]]), rtol=1e-5, atol=0,
             name="LpPool2D(64, 2) of a window 0.3, 0.2, 0.1, 0.05 in float32")
@@ -376,10 +379,13 @@ def _reference_lp(x, p, size, stride):  # in float64, scaled by each window's ma
 torch.manual_seed(1)
 x = torch.rand(2, 3, 7, 7) * 3
 for p, size, stride in [(3, 2, None), (2, 3, 2), (1.5, 2, 1), (4, 3, 3)]:
-    check_close(LpPool2D(p, size, stride)(x), nn.LPPool2d(p, size, stride)(x), rtol=1e-4, atol=1e-5,
+    expected = nn.LPPool2d(p, size, stride)(x)
+    check_close(LpPool2D(p, size, stride)(x.clone()), expected, rtol=1e-4, atol=1e-5,
                 name=f"LpPool2D(p={p}, size={size}, stride={stride})")
-check_close(LpPool2D(1, 2)(x), F.avg_pool2d(x, 2) * 4, rtol=1e-5, name="LpPool2D with p=1 (the window sum)")
-check_close(LpPool2D(2, 2)(x.double()), nn.LPPool2d(2, 2)(x.double()), rtol=1e-10, atol=1e-12, name="LpPool2D in float64")
+expected = F.avg_pool2d(x, 2) * 4
+check_close(LpPool2D(1, 2)(x.clone()), expected, rtol=1e-5, name="LpPool2D with p=1 (the window sum)")
+expected = nn.LPPool2d(2, 2)(x.double())
+check_close(LpPool2D(2, 2)(x.double()), expected, rtol=1e-10, atol=1e-12, name="LpPool2D in float64")
 # Large p, in float32: exact, also where x^p underflows.
 x = torch.rand(2, 3, 8, 8) * 3
 x[0, 0, :2, :2] = torch.tensor([[0.1, 0.1], [0.05, 0.0]])
@@ -387,7 +393,8 @@ x[0, 1, :2, :2] = torch.tensor([[0.02, 0.01], [0.03, 0.0]])
 x[1, 2, 4:6, 2:4] = torch.tensor([[0.3, 0.2], [0.1, 0.05]])
 x[1, 0] = torch.rand(8, 8) * 0.2
 for p, size, stride in [(64, 2, None), (32, 2, None), (40, 3, 1), (16, 3, 3)]:
-    check_close(LpPool2D(p, size, stride)(x), _reference_lp(x, p, size, stride or size), rtol=2e-5, atol=1e-30,
+    expected = _reference_lp(x, p, size, stride or size)
+    check_close(LpPool2D(p, size, stride)(x.clone()), expected, rtol=2e-5, atol=1e-30,
                 name=f"LpPool2D(p={p}, size={size}, stride={stride}) in float32, with windows of small values")
 # Windows of zeros, for small and large p: 0, with a finite gradient of 0.
 for p in (2, 64):
@@ -400,10 +407,10 @@ for p in (2, 64):
     check_close(x.grad[0, 0, :2], torch.zeros(2, 4), name=f"the gradient of LpPool2D(p={p}) in windows of zeros")
 # The gradient elsewhere (overlapping windows, float64) is nn.LPPool2d's.
 x = (torch.rand(1, 2, 5, 5, dtype=torch.float64) + 0.1).requires_grad_(True)
+nn.LPPool2d(3, 2, 1)(x).sum().backward()  # the reference first
+expected, x.grad = x.grad, None
 LpPool2D(3, 2, 1)(x).sum().backward()
-ours, x.grad = x.grad, None
-nn.LPPool2d(3, 2, 1)(x).sum().backward()
-check_close(ours, x.grad, rtol=1e-8, atol=1e-10, name="the gradient of LpPool2D(p=3, size=2, stride=1)")
+check_close(x.grad, expected, rtol=1e-8, atol=1e-10, name="the gradient of LpPool2D(p=3, size=2, stride=1)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -492,14 +499,15 @@ def _reference_stochastic(x, size, training, u):
 torch.manual_seed(5)
 x = torch.relu(torch.randn(2, 3, 7, 6, dtype=torch.float64))  # odd sizes: the last row is dropped
 u = torch.rand(2, 3, 3, 3, dtype=torch.float64)
-check_close(stochastic_pool2d(x, 2, True, u), _reference_stochastic(x, 2, True, u), name="training output with given draws u")
-check_close(stochastic_pool2d(x, 2, False), _reference_stochastic(x, 2, False, None), name="inference output")
-check_close(stochastic_pool2d(x, 3, True, u[:, :, :2, :2]), _reference_stochastic(x, 3, True, u[:, :, :2, :2]),
-            name="training output with 3x3 windows")
+expected = [_reference_stochastic(x, 2, True, u), _reference_stochastic(x, 2, False, None),  # the references first,
+            _reference_stochastic(x, 3, True, u[:, :, :2, :2])]                              # then the answer on copies
+check_close(stochastic_pool2d(x.clone(), 2, True, u.clone()), expected[0], name="training output with given draws u")
+check_close(stochastic_pool2d(x.clone(), 2, False), expected[1], name="inference output")
+check_close(stochastic_pool2d(x.clone(), 3, True, u[:, :, :2, :2].clone()), expected[2], name="training output with 3x3 windows")
 # Every training output is one of its window's values.
 x = torch.relu(torch.randn(4, 2, 8, 8))
+windows = x.reshape(4, 2, 4, 2, 4, 2).permute(0, 1, 2, 4, 3, 5).reshape(4, 2, 4, 4, 4).clone()
 out = stochastic_pool2d(x, 2, True)
-windows = x.reshape(4, 2, 4, 2, 4, 2).permute(0, 1, 2, 4, 3, 5).reshape(4, 2, 4, 4, 4)
 assert bool((windows == out.unsqueeze(-1)).any(-1).all()), "every training output must be a value of its window"
 # The average over many draws approaches the inference output.
 x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]).expand(1, 20_000, 2, 2).contiguous()
@@ -639,34 +647,34 @@ check_from_scratch(dropout, [torch._C, torch.ops] + [getattr(m, k) for m in (tor
                                                      if "dropout" in k.lower() and callable(getattr(m, k))],
                    name="dropout", allowed="Draw the mask yourself (torch.rand_like, torch.bernoulli).")
 torch.manual_seed(0)
-x = torch.ones(1000, 100)
-check_equal(dropout(x, 0.5, training=False), x, name="dropout at inference")
-out = dropout(x, 0.5, training=True)
+x = torch.ones(1000, 100)  # each call below gets a copy: dropout may work in place
+check_equal(dropout(x.clone(), 0.5, training=False), x, name="dropout at inference")
+out = dropout(x.clone(), 0.5, training=True)
 check_shape(out, (1000, 100), name="dropout(x, 0.5, training=True)")
 assert abs((out == 0).float().mean().item() - 0.5) < 0.02, "about half the elements should be dropped for p = 0.5"
 check_close(out[out != 0], torch.full_like(out[out != 0], 2.0), name="the kept elements for p = 0.5 (scaled by 1 / (1 - p) = 2)")
 ### BEGIN HIDDEN TESTS
 torch.manual_seed(1)
 for p in (0.2, 0.7):
-    out = dropout(x, p, training=True)
+    out = dropout(x.clone(), p, training=True)
     dropped = (out == 0).float().mean().item()
     assert abs(dropped - p) < 0.02, f"with p = {p}, {dropped:.3f} of the elements were dropped"
     check_close(out[out != 0], torch.full_like(out[out != 0], 1 / (1 - p)), rtol=1e-5,
                 name=f"the kept elements for p = {p} (scaled by 1 / (1 - p))")
     check_close(out.mean(), torch.tensor(1.0), atol=0.02, name=f"the mean after dropout with p = {p}")
 x = torch.randn(50, 40)
-check_equal(dropout(x, 0.3, training=False), x, name="dropout at inference (random x)")
-check_equal(dropout(x, 0.0, training=True), x, name="dropout with p = 0 in training")
-out = dropout(x, 1.0, training=True)
+check_equal(dropout(x.clone(), 0.3, training=False), x, name="dropout at inference (random x)")
+check_equal(dropout(x.clone(), 0.0, training=True), x, name="dropout with p = 0 in training")
+out = dropout(x.clone(), 1.0, training=True)
 assert not torch.isnan(out).any(), "p = 1 gives NaN"
 check_equal(out, torch.zeros_like(x), name="dropout with p = 1 in training")
 x = torch.rand(300, 40) + 0.5
-out = dropout(x, 0.3, training=True)
+out = dropout(x.clone(), 0.3, training=True)
 check_close(out[out != 0], x[out != 0] / 0.7, rtol=1e-5, name="the kept elements of a random x for p = 0.3 (x / (1 - p))")
 # Independence: between neighbours along every axis and between successive calls (they agree half the time for p = 0.5).
 torch.manual_seed(2)
 x = torch.ones(40, 30, 20)
-first, second = dropout(x, 0.5, True) == 0, dropout(x, 0.5, True) == 0
+first, second = dropout(x.clone(), 0.5, True) == 0, dropout(x.clone(), 0.5, True) == 0
 for what, (a, b) in {"two successive calls": (first, second), "neighbours along axis 0": (first[1:], first[:-1]),
                      "neighbours along axis 1": (first[:, 1:], first[:, :-1]),
                      "neighbours along axis 2": (first[:, :, 1:], first[:, :, :-1])}.items():
@@ -870,10 +878,11 @@ def autograd_batch_norm_grads(dout, x, gamma, eps):
 torch.manual_seed(0)
 x = torch.randn(4, 3, 5, 2, dtype=torch.float64) * 2 + 1
 dout, gamma = torch.randn(4, 3, 5, 2, dtype=torch.float64), torch.rand(3, dtype=torch.float64) + 0.5
+reference = autograd_batch_norm_grads(dout, x, gamma, 1e-5)  # the reference first, then the answer on copies
 with torch.no_grad():  # the gradients must come by hand, not from autograd
-    got = batch_norm_backward(dout, x, gamma)
+    got = batch_norm_backward(dout.clone(), x.clone(), gamma.clone())
 assert isinstance(got, tuple) and len(got) == 3, "batch_norm_backward should return a tuple (dx, dgamma, dbeta)"
-for value, expected, shape, what in zip(got, autograd_batch_norm_grads(dout, x, gamma, 1e-5), [(4, 3, 5, 2), (3,), (3,)],
+for value, expected, shape, what in zip(got, reference, [(4, 3, 5, 2), (3,), (3,)],
                                         ("dx", "dgamma", "dbeta")):
     check_shape(value, shape, name=f"batch_norm_backward(...) {what}")
     check_close(value, expected, rtol=1e-7, atol=1e-9, name=f"batch_norm_backward(...) {what} against autograd")
@@ -889,10 +898,11 @@ for shape, eps, what in cases:
         x[:, 1] = 2.0 + 0.01 * torch.randn(shape[0], *shape[2:], dtype=dtype)
     dout = torch.randn(*shape, dtype=dtype) + torch.randn(1, shape[1], 1, 1, dtype=dtype)  # a non-zero mean per channel
     gamma = torch.randn(shape[1], dtype=dtype)  # negative scales too
+    reference = autograd_batch_norm_grads(dout, x, gamma, eps)
     with torch.no_grad():
-        got = batch_norm_backward(dout, x, gamma, eps)
+        got = batch_norm_backward(dout.clone(), x.clone(), gamma.clone(), eps)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-7, atol=1e-9)
-    for value, expected, what_grad in zip(got, autograd_batch_norm_grads(dout, x, gamma, eps), ("dx", "dgamma", "dbeta")):
+    for value, expected, what_grad in zip(got, reference, ("dx", "dgamma", "dbeta")):
         check_shape(value, expected.shape, name=f"batch_norm_backward {what_grad} for x {shape}")
         assert value.dtype == dtype, f"batch_norm_backward {what_grad} should be {dtype}, got {value.dtype}"
         check_close(value, expected, **tol, name=f"batch_norm_backward {what_grad} for x {shape}, eps {eps} ({what})")

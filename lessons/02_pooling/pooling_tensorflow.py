@@ -426,11 +426,12 @@ for p in (2, 64):
     check_close(grad[0, :2], np.zeros((2, 4, 1)), name=f"the gradient of LpPool2D(p={p}) in windows of zeros")
 # The gradient elsewhere (overlapping windows, float64) against the derivative of the p-norm, sum of (x / y)^(p - 1).
 x = tf.Variable(rng.uniform(size=(1, 5, 5, 2)) + 0.1)
+xv = to_numpy(x).copy()  # the input's values before the layer runs
 with tf.GradientTape() as tape:
     y = LpPool2D(3, 2, 1, dtype="float64")(x)  # a Keras layer computes in float32 unless told otherwise
     total = tf.reduce_sum(y)
 grad = to_numpy(tape.gradient(total, x))
-xv, yv, expected = to_numpy(x), to_numpy(y), np.zeros((1, 5, 5, 2))
+yv, expected = to_numpy(y), np.zeros((1, 5, 5, 2))
 for i in range(4):
     for j in range(4):
         expected[:, i:i + 2, j:j + 2] += (xv[:, i:i + 2, j:j + 2] / yv[:, i:i + 1, j:j + 1]) ** 2

@@ -189,6 +189,8 @@ for layer, shape in zip(linears, [(1024, 30), (256, 1024), (4, 256)]):
 assert all(p.requires_grad for p in head.parameters()), "every parameter of the head should be trainable"
 x = torch.randn(6, 3, 2, 5) * 3  # values far below 0 and above 6: another activation shows
 with torch.no_grad():
+    for p in head.parameters():  # random weights, whatever the head's initialisation (a zero last layer hides a lot)
+        p.normal_(0, p[0].numel() ** -0.5)  # LeCun's scale: 1 / sqrt(fan-in) for a weight, 1 for a bias
     expected = []
     for flat in (x.flatten(1), x.permute(0, 2, 3, 1).flatten(1)):  # either flatten order is the same head
         h = F.relu(F.linear(flat, linears[0].weight, linears[0].bias))

@@ -178,6 +178,9 @@ for layer, shape in zip(denses, [(30, 1024), (1024, 256), (256, 4)]):
     assert layer.use_bias, "every Dense layer should have a bias"
 check_equal(cu.count_params(head, trainable_only=True), cu.count_params(head), name="the trainable parameters of the head")
 x = tf.random.normal((6, 2, 5, 3), seed=2) * 3  # values far below 0 and above 6: another activation shows
+_rng = np.random.default_rng(3)
+for w in head.weights:  # random weights, whatever the head's initialisation (a zero last layer hides a lot)
+    w.assign(_rng.normal(size=w.shape) / np.sqrt(np.prod(w.shape[:-1])))  # 1 / sqrt(fan-in) for a kernel, 1 for a bias
 expected = []
 for flat in (tf.reshape(x, (6, -1)), tf.reshape(tf.transpose(x, (0, 3, 1, 2)), (6, -1))):  # either flatten order
     h = tf.nn.relu(flat @ denses[0].kernel + denses[0].bias)

@@ -111,9 +111,10 @@ torch.manual_seed(0)
 cell = nn.RNNCell(3, 4)
 x_t, h_prev = torch.randn(2, 3), torch.randn(2, 4)
 b = cell.bias_ih + cell.bias_hh
-h_t = rnn_step(x_t, h_prev, cell.weight_ih, cell.weight_hh, b)
+expected = cell(x_t, h_prev)  # the reference first, then the answer on copies of the inputs
+h_t = rnn_step(x_t.clone(), h_prev.clone(), cell.weight_ih, cell.weight_hh, b)
 check_shape(h_t, (2, 4), name="rnn_step")
-check_close(h_t, cell(x_t, h_prev), rtol=1e-5, atol=1e-6, name="rnn_step against nn.RNNCell")
+check_close(h_t, expected, rtol=1e-5, atol=1e-6, name="rnn_step against nn.RNNCell")
 from course_utils.guards import check_from_scratch
 _builtin_rnns = [nn.RNNBase, nn.RNNCellBase, torch.rnn_tanh_cell, torch.rnn_tanh, torch.rnn_relu_cell, torch.rnn_relu,
                  torch._VF]
@@ -126,8 +127,9 @@ for n, d, h in [(5, 2, 3), (1, 6, 6), (4, 1, 7)]:
         cell.weight_hh.mul_(3.0)  # large, non-symmetric weights: a transposed W_hh or a missing tanh shows
         cell.bias_ih.add_(1.0)
     x_t, h_prev = torch.randn(n, d, dtype=torch.float64), torch.randn(n, h, dtype=torch.float64)
-    got = rnn_step(x_t, h_prev, cell.weight_ih, cell.weight_hh, cell.bias_ih + cell.bias_hh)
-    check_close(got, cell(x_t, h_prev), rtol=1e-6, atol=1e-8, name=f"rnn_step with N={n}, D={d}, H={h}")
+    expected = cell(x_t, h_prev)
+    got = rnn_step(x_t.clone(), h_prev.clone(), cell.weight_ih, cell.weight_hh, cell.bias_ih + cell.bias_hh)
+    check_close(got, expected, rtol=1e-6, atol=1e-8, name=f"rnn_step with N={n}, D={d}, H={h}")
     assert got.dtype == torch.float64, f"rnn_step should keep the inputs' dtype float64, got {got.dtype}"
 ### END HIDDEN TESTS
 
@@ -161,9 +163,10 @@ def rnn_forward(x, h0, W_ih, W_hh, b):
 torch.manual_seed(0)
 rnn = nn.RNN(3, 4, batch_first=True)
 x, h0 = torch.randn(2, 5, 3), torch.zeros(2, 4)
-out = rnn_forward(x, h0, rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0)
+expected = rnn(x)[0]
+out = rnn_forward(x.clone(), h0.clone(), rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0)
 check_shape(out, (2, 5, 4), name="rnn_forward")
-check_close(out, rnn(x)[0], rtol=1e-5, atol=1e-6, name="rnn_forward against nn.RNN")
+check_close(out, expected, rtol=1e-5, atol=1e-6, name="rnn_forward against nn.RNN")
 from course_utils.guards import check_from_scratch
 check_from_scratch(rnn_forward, [nn.RNNBase, nn.RNNCellBase, torch.rnn_tanh_cell, torch.rnn_tanh, torch.rnn_relu_cell,
                                  torch.rnn_relu, torch._VF],
@@ -749,8 +752,8 @@ def forward_in_chunks(rnn, x, chunk_length, h0=None):
 torch.manual_seed(0)
 rnn = nn.RNN(2, 3, batch_first=True)
 x = torch.randn(4, 12, 2, requires_grad=True)
-outputs, h_last = forward_in_chunks(rnn, x, 4)
 full_outputs, full_h = rnn(x)
+outputs, h_last = forward_in_chunks(rnn, x, 4)
 check_shape(outputs, (4, 12, 3), name="the outputs of forward_in_chunks")
 check_close(outputs, full_outputs, rtol=1e-5, atol=1e-6, name="the outputs (is the state carried from chunk to chunk?)")
 check_shape(h_last, (1, 4, 3), name="h_last (nn.RNN's layout: layers first)")

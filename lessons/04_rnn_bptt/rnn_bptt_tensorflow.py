@@ -123,9 +123,10 @@ def _rnn_cell(d, h, dtype="float32", seed=0):
 cell = _rnn_cell(3, 4)
 rng = np.random.default_rng(0)
 x_t, h_prev = tf.constant(rng.normal(size=(2, 3)), tf.float32), tf.constant(rng.normal(size=(2, 4)), tf.float32)
+expected = cell(x_t, [h_prev])[0]  # the reference first: the answer gets the cell's own variables
 h_t = rnn_step(x_t, h_prev, cell.kernel, cell.recurrent_kernel, cell.bias)
 check_shape(h_t, (2, 4), name="rnn_step")
-check_close(h_t, cell(x_t, [h_prev])[0], rtol=1e-5, atol=1e-6, name="rnn_step against keras.layers.SimpleRNNCell")
+check_close(h_t, expected, rtol=1e-5, atol=1e-6, name="rnn_step against keras.layers.SimpleRNNCell")
 import keras.src.backend as _keras_backend
 
 from course_utils.guards import check_from_scratch
@@ -141,8 +142,9 @@ for n, d, h in [(5, 2, 3), (1, 6, 6), (4, 1, 7)]:
     cell = _rnn_cell(d, h, "float64", seed=n)
     cell.recurrent_kernel.assign(rng.normal(size=(h, h)) * 3.0)  # large, non-symmetric: a transposed kernel or a missing tanh shows
     x_t, h_prev = tf.constant(rng.normal(size=(n, d))), tf.constant(rng.normal(size=(n, h)))
+    expected = cell(x_t, [h_prev])[0]
     got = rnn_step(x_t, h_prev, cell.kernel, cell.recurrent_kernel, cell.bias)
-    check_close(got, cell(x_t, [h_prev])[0], rtol=1e-6, atol=1e-8, name=f"rnn_step with N={n}, D={d}, H={h}")
+    check_close(got, expected, rtol=1e-6, atol=1e-8, name=f"rnn_step with N={n}, D={d}, H={h}")
     assert got.dtype == tf.float64, f"rnn_step should keep the inputs' dtype float64, got {got.dtype}"
 ### END HIDDEN TESTS
 
@@ -185,9 +187,10 @@ def _simple_rnn(d, h, dtype="float32", seed=0, recurrent_scale=1.0):
 
 layer = _simple_rnn(3, 4)
 x, h0 = tf.constant(np.random.default_rng(0).normal(size=(2, 5, 3)), tf.float32), tf.zeros((2, 4))
+expected = layer(x)
 out = rnn_forward(x, h0, layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias)
 check_shape(out, (2, 5, 4), name="rnn_forward")
-check_close(out, layer(x), rtol=1e-5, atol=1e-6, name="rnn_forward against keras.layers.SimpleRNN")
+check_close(out, expected, rtol=1e-5, atol=1e-6, name="rnn_forward against keras.layers.SimpleRNN")
 import keras.src.backend as _keras_backend
 
 from course_utils.guards import check_from_scratch
@@ -760,11 +763,11 @@ def _stateful_rnn(d, h, dtype="float32", seed=0, recurrent_scale=1.0):
 
 layer = _stateful_rnn(2, 3)
 x = tf.constant(np.random.default_rng(0).normal(size=(4, 12, 2)), tf.float32)
+full_outputs, full_h = layer(x)
 with tf.GradientTape() as tape:
     tape.watch(x)
     outputs, h_last = forward_in_chunks(layer, x, 4)
     last_chunk_loss = tf.reduce_sum(outputs[:, 8:])
-full_outputs, full_h = layer(x)
 check_shape(outputs, (4, 12, 3), name="the outputs of forward_in_chunks")
 check_close(outputs, full_outputs, rtol=1e-5, atol=1e-6, name="the outputs (is the state carried from chunk to chunk?)")
 check_shape(h_last, (4, 3), name="h_last (Keras' layout (N, H))")

@@ -146,8 +146,8 @@ check_from_scratch(lstm_step, [torch._C, torch.ops, torch._VF, *_aten_lstm, nn.L
 torch.manual_seed(0)
 cell = nn.LSTMCell(3, 4)
 x_t, h_prev, c_prev = torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 4)
-h_t, c_t, gates = lstm_step(x_t, h_prev, c_prev, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
 expected_h, expected_c = cell(x_t, (h_prev, c_prev))
+h_t, c_t, gates = lstm_step(x_t, h_prev, c_prev, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
 check_shape(h_t, (2, 4), name="h_t")
 check_close(c_t, expected_c, rtol=1e-5, atol=1e-6, name="c_t against nn.LSTMCell")
 check_close(h_t, expected_h, rtol=1e-5, atol=1e-6, name="h_t against nn.LSTMCell")
@@ -213,8 +213,8 @@ check_from_scratch(lstm_forward, [torch._C, torch.ops, torch._VF, *_aten_lstm, n
 torch.manual_seed(0)
 lstm = nn.LSTM(3, 4, batch_first=True)
 x, h0, c0 = torch.randn(2, 5, 3), torch.zeros(2, 4), torch.zeros(2, 4)
-outputs, h_T, c_T = lstm_forward(x, h0, c0, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
 expected, (expected_h, expected_c) = lstm(x)
+outputs, h_T, c_T = lstm_forward(x, h0, c0, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
 check_shape(outputs, (2, 5, 4), name="the outputs of lstm_forward")
 check_close(outputs, expected, rtol=1e-5, atol=1e-6, name="the outputs against nn.LSTM")
 check_close(c_T, expected_c[0], rtol=1e-5, atol=1e-6, name="c_T against nn.LSTM")
@@ -944,8 +944,9 @@ for timesteps, units in [(10, 128), (24, 6), (3, 2)]:
             p.normal_(0, 1.0)
     for t in (timesteps, timesteps + 3):
         x = torch.randn(4, t, 1)
-        with torch.no_grad():
-            got, expected = model(x), _reference_logits(lstm, head, x)
+        with torch.no_grad():  # the reference first, then the model on a copy of x
+            expected = _reference_logits(lstm, head, x)
+            got = model(x.clone())
         check_shape(got, (4, 1), name=f"the model's output for x (4, {t}, 1)")
         check_close(got, expected, rtol=1e-4, atol=1e-5,
                     name=f"the logits for T={t} (the linear layer on the last step's output, no sigmoid)")

@@ -154,8 +154,8 @@ def _lstm_cell(d, h, dtype="float32", seed=0, scale=1.0):
 cell = _lstm_cell(3, 4)
 rng = np.random.default_rng(0)
 x_t, h_prev, c_prev = (tf.constant(rng.normal(size=(2, k)), tf.float32) for k in (3, 4, 4))
-h_t, c_t, gates = lstm_step(x_t, h_prev, c_prev, cell.kernel, cell.recurrent_kernel, cell.bias)
 expected_h, (_, expected_c) = cell(x_t, [h_prev, c_prev])
+h_t, c_t, gates = lstm_step(x_t, h_prev, c_prev, cell.kernel, cell.recurrent_kernel, cell.bias)
 check_shape(h_t, (2, 4), name="h_t")
 check_close(c_t, expected_c, rtol=1e-5, atol=1e-6, name="c_t against keras.layers.LSTMCell")
 check_close(h_t, expected_h, rtol=1e-5, atol=1e-6, name="h_t against keras.layers.LSTMCell")
@@ -222,8 +222,8 @@ def _lstm_layer(d, h, dtype="float32", seed=0, recurrent_scale=1.0):
 
 layer = _lstm_layer(3, 4)
 x, h0, c0 = tf.constant(np.random.default_rng(0).normal(size=(2, 5, 3)), tf.float32), tf.zeros((2, 4)), tf.zeros((2, 4))
-outputs, h_T, c_T = lstm_forward(x, h0, c0, layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias)
 expected, expected_h, expected_c = layer(x)
+outputs, h_T, c_T = lstm_forward(x, h0, c0, layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias)
 check_shape(outputs, (2, 5, 4), name="the outputs of lstm_forward")
 check_close(outputs, expected, rtol=1e-5, atol=1e-6, name="the outputs against keras.layers.LSTM")
 check_close(c_T, expected_c, rtol=1e-5, atol=1e-6, name="c_T against keras.layers.LSTM")
@@ -921,9 +921,10 @@ for timesteps, units in [(10, 128), (24, 6), (3, 2)]:
     for w in model.weights:  # large weights: the last step, a mean over steps and a missing sigmoid all differ
         w.assign(rng.normal(size=w.shape))
     x = rng.normal(size=(4, timesteps, 1)).astype("float32")
-    got = np.asarray(model(x))
+    expected = _reference_probabilities(lstm, dense, x)  # the reference first, then the model on a copy of x
+    got = np.asarray(model(x.copy()))
     check_shape(got, (4, 1), name=f"the model's output for x (4, {timesteps}, 1)")
-    check_close(got, _reference_probabilities(lstm, dense, x), rtol=1e-4, atol=1e-5,
+    check_close(got, expected, rtol=1e-4, atol=1e-5,
                 name=f"the probabilities for T={timesteps} (Dense with a sigmoid on the LSTM's last output)")
     assert type(model.optimizer) is keras.optimizers.Adam, f"the optimizer should be Adam, got {type(model.optimizer).__name__}"
     assert abs(float(model.optimizer.learning_rate) - 1e-3) < 1e-9, "Adam's learning rate should be the default 0.001"

@@ -165,9 +165,9 @@ for n, d, h in [(5, 2, 3), (1, 6, 6), (4, 1, 7), (3, 4, 4)]:
         cell.bias_hh.normal_(0.0, 1.0)  # a recurrent bias that must sit inside the reset gate's product
         cell.bias_ih.normal_(0.0, 1.0)
     x_t, h_prev = torch.randn(n, d, dtype=torch.float64), torch.randn(n, h, dtype=torch.float64)
-    with torch.no_grad():
-        got = gru_step(x_t, h_prev, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+    with torch.no_grad():  # the reference first, then the answer on copies of the inputs
         expected = cell(x_t, h_prev)
+        got = gru_step(x_t.clone(), h_prev.clone(), cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
     check_shape(got, (n, h), name=f"gru_step with N={n}, D={d}, H={h}")
     check_close(got, expected, rtol=1e-7, atol=1e-9,
                 name=f"gru_step with N={n}, D={d}, H={h} (gate order r, z, n? z keeps the old state? reset after the product?)")
@@ -177,7 +177,7 @@ cell = nn.GRUCell(2, 3).double()
 with torch.no_grad():
     cell.bias_ih[3:6] = 50.0  # z = 1
     x_t, h_prev = torch.randn(4, 2, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
-    check_close(gru_step(x_t, h_prev, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh), h_prev,
+    check_close(gru_step(x_t.clone(), h_prev.clone(), cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh), h_prev,
                 rtol=1e-9, atol=1e-12, name="gru_step with the update gate saturated at 1 (it must keep h_prev)")
 ### END HIDDEN TESTS
 
@@ -976,8 +976,9 @@ torch.manual_seed(2)
 model = _NextId()
 model.train()  # left in training mode by whoever used it last
 ids = torch.randint(0, 5, (400, 4))
-draws = sample_with_temperature(model, ids, 1.0)
-check_equal(draws, (ids[:, -1] + 1) % 5,
+expected = (ids[:, -1] + 1) % 5  # the reference first, then the answer on a copy of ids
+draws = sample_with_temperature(model, ids.clone(), 1.0)
+check_equal(draws, expected,
             name="the draws of a confident model with dropout (is the model in eval mode? the last step's logits used?)")
 
 class _PrefixSum(nn.Module):
@@ -993,9 +994,10 @@ class _PrefixSum(nn.Module):
 torch.manual_seed(5)
 ids = torch.randint(0, 7, (300, 6))
 for rows in (ids, ids[:1]):
-    draws = sample_with_temperature(_PrefixSum(), rows, 1.0)
+    expected = rows.sum(dim=1) % 7
+    draws = sample_with_temperature(_PrefixSum(), rows.clone(), 1.0)
     check_shape(draws, (len(rows),), name=f"sample_with_temperature for {len(rows)} sequence(s)")
-    check_equal(draws, rows.sum(dim=1) % 7,
+    check_equal(draws, expected,
                 name="the draws of a confident model whose last step depends on the whole prompt "
                      "(is the model run on all of ids, not only the last id?)")
 ### END HIDDEN TESTS

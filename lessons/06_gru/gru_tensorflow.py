@@ -169,9 +169,10 @@ rng = np.random.default_rng(1)
 for n, d, h in [(5, 2, 3), (1, 6, 6), (4, 1, 7), (3, 4, 4)]:
     cell = _gru_cell(d, h, "float64", seed=n + d, recurrent_scale=3.0)  # strong recurrent weights: a misplaced reset gate shows
     x_t, h_prev = tf.constant(rng.normal(size=(n, d))), tf.constant(rng.normal(size=(n, h)))
+    expected = cell(x_t, [h_prev])[0]  # the reference first: the answer gets the cell's own variables
     got = gru_step(x_t, h_prev, cell.kernel, cell.recurrent_kernel, cell.bias)
     check_shape(got, (n, h), name=f"gru_step with N={n}, D={d}, H={h}")
-    check_close(got, cell(x_t, [h_prev])[0], rtol=1e-7, atol=1e-9,
+    check_close(got, expected, rtol=1e-7, atol=1e-9,
                 name=f"gru_step with N={n}, D={d}, H={h} (gate order z, r, h? z keeps the old state? reset after the product?)")
     assert got.dtype == tf.float64, f"gru_step should keep the inputs' dtype float64, got {got.dtype}"
 # the update gate at its extremes: z -> 1 keeps h_prev
@@ -1029,8 +1030,9 @@ check_close(np.bincount(singles, minlength=4) / 400, tf.nn.softmax(_logits), ato
 
 keras.utils.set_random_seed(2)
 ids = np.random.default_rng(2).integers(0, 5, size=(400, 4)).astype(np.int32)
+expected = (ids[:, -1] + 1) % 5  # the reference first, then the answer
 draws = np.asarray(sample_with_temperature(_next_id_model(), tf.constant(ids), 1.0))
-check_equal(draws, (ids[:, -1] + 1) % 5,
+check_equal(draws, expected,
             name="the draws of a confident model with dropout (is the model in inference mode? the last step's logits used?)")
 
 
@@ -1047,9 +1049,10 @@ class _PrefixSum:
 keras.utils.set_random_seed(5)
 ids = np.random.default_rng(5).integers(0, 7, size=(300, 6)).astype(np.int32)
 for rows in (ids, ids[:1]):
-    draws = np.asarray(_sample(_PrefixSum(), rows, 1.0))
+    expected = rows.sum(axis=1) % 7  # the reference first, then the answer on a copy of the array
+    draws = np.asarray(_sample(_PrefixSum(), rows.copy(), 1.0))
     check_shape(draws, (len(rows),), name=f"sample_with_temperature for {len(rows)} sequence(s)")
-    check_equal(draws, rows.sum(axis=1) % 7,
+    check_equal(draws, expected,
                 name="the draws of a confident model whose last step depends on the whole prompt "
                      "(is the model run on all of ids, not only the last id?)")
 ### END HIDDEN TESTS

@@ -146,12 +146,16 @@ HIDDEN_CODE = {
     "string_annotation": "import typing\ndef f(x: 'get_ipython()'):\n    pass\ntyping.get_type_hints(f)",
     "current_frame": "import inspect\ninspect.currentframe()",
     "stack": "import inspect\ninspect.stack()",
-    "walk_stack": "import traceback\nnext(traceback.walk_stack(None))",
+    "library_text_runner": "import dataclasses\ndataclasses._create_fn('f', (), ['return 1'], globals={})",
+    "pickled_text_runner": "import pickle\npickle.loads(b'cnumpy.testing._private.utils\\nrunstring\\n(Vx=1\\n(dtR.')",
+    "timeit_template": "import timeit\ntimeit.timeit(\"def inner(_it, _timer=print('x')): pass\", number=1)",
     "generator_frame": "def g():\n    yield 1\ng().gi_frame",
 }
 ALLOWED = ("import timeit, pickle, collections, dataclasses, fractions, inspect, logging, warnings\n"
            "logging.getLogger('answer').warning('a warning from an answer')\nwarnings.warn('careful', stacklevel=2)\n"
            "assert list(inspect.signature(lambda a, b=1: a).parameters) == ['a', 'b']\n"
+           "import traceback, torch\ndef where():\n    return traceback.format_stack()\nassert where()\n"
+           "assert pickle.loads(pickle.dumps(torch.ones(2, dtype=torch.float64))).sum() == 2\n"
            "timeit.timeit(lambda: sum(range(10)), number=3)\n"
            "Point = collections.namedtuple('Point', 'x y')\n"
            "@dataclasses.dataclass\nclass Box:\n    size: int = 1\n"

@@ -310,8 +310,55 @@ TF_BUILD_ADAM_SUBCLASS = TF_BUILD_NOT_COMPILED.replace("def build_cnn():\n    re
                                                        "def build_cnn():\n    model = keras.Sequential(") + (
     "    model.compile(optimizer=MyAdam(), loss='categorical_crossentropy', metrics=['accuracy'])\n    return model\n")
 
+# An answer that zeroes the weights when called, so that a reference computed afterwards from
+# them agrees; and one whose zero-initialised last layer hides a wrong activation unless the
+# tests draw random weights first.
+TORCH_BUILD_ZEROES_WEIGHTS = """
+class ZeroingCNN(nn.Sequential):
+    def forward(self, x):
+        with torch.no_grad():
+            for p in self.parameters():
+                p.zero_()
+        return super().forward(x)
+def build_cnn():
+    return ZeroingCNN(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(5408, 128), nn.ReLU(),
+                      nn.Linear(128, 10))
+"""
+TORCH_BUILD_ZERO_LAST_LAYER = """
+def build_cnn():
+    model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.Tanh(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(5408, 128), nn.Tanh(),
+                          nn.Linear(128, 10))
+    nn.init.zeros_(model[-1].weight)
+    nn.init.zeros_(model[-1].bias)
+    return model
+"""
+TF_BUILD_ZEROES_WEIGHTS = """
+class _ZeroingConv2D(keras.layers.Conv2D):
+    def call(self, inputs):
+        for w in self.weights:
+            w.assign(keras.ops.zeros(w.shape, w.dtype))
+        return super().call(inputs)
+class _ZeroingDense(keras.layers.Dense):
+    def call(self, inputs, training=None):
+        for w in self.weights:
+            w.assign(keras.ops.zeros(w.shape, w.dtype))
+        return super().call(inputs, training=training)
+def build_cnn():
+    model = keras.Sequential([keras.Input((28, 28, 1)), _ZeroingConv2D(32, 3, activation="relu"), keras.layers.MaxPool2D(2),
+                              keras.layers.Flatten(), _ZeroingDense(128, activation="relu"),
+                              _ZeroingDense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+"""
+IN_PLACE = [
+    ("pytorch", "build_cnn", "the model zeroes its weights when called", TORCH_BUILD_ZEROES_WEIGHTS, False),
+    ("pytorch", "build_cnn", "tanh hidden by a zero-initialised last layer", TORCH_BUILD_ZERO_LAST_LAYER, False),
+    ("tensorflow", "build_cnn", "the layers zero their weights when called", TF_BUILD_ZEROES_WEIGHTS, False),
+]
+
 
 VARIANTS = [
+    *IN_PLACE,
     *[("pytorch", "conv_output_size", name, src, True) for name, src in OUTPUT_SIZE_RIGHT],
     *[("pytorch", "conv_output_size", name, src, False) for name, src in OUTPUT_SIZE_WRONG],
     *[("tensorflow", "conv_output_size", name, src, True) for name, src in OUTPUT_SIZE_RIGHT],

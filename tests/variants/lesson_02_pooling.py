@@ -745,3 +745,32 @@ NEW_VARIANTS = [
      Mutation([("dgamma = tf.reduce_sum(dout * x_hat, axis=axes)", "dgamma = tf.reduce_sum(dout * x, axis=axes)")]), False),
 ]
 VARIANTS += NEW_VARIANTS
+
+# ----------------------------------------------------------------------------- inputs changed in place
+# Answers that zero their inputs in place on the hidden tests' tensors, so that a reference
+# computed afterwards from them agrees: the tests must compute the reference first. And a
+# right dropout that works in place: the tests must give each call its own x.
+VARIANTS += [
+    ("pytorch", "pool2d", "zeroes x in place beyond the visible example",
+     Mutation([("    stride = stride or size\n    n, c, h, w = x.shape",
+                "    stride = stride or size\n    if x.shape != (1, 1, 4, 4):\n        x.zero_()\n    n, c, h, w = x.shape")]),
+     False),
+    ("pytorch", "max_pool2d_backward", "zeroes x and dout in place on the larger random inputs",
+     Mutation([("    dx = torch.zeros_like(x)\n",
+                "    if x.numel() > 32:\n        x.zero_()\n        dout.zero_()\n    dx = torch.zeros_like(x)\n")]), False),
+    ("pytorch", "lp_pool", "zeroes x in place beyond the small examples",
+     Mutation([("        windows = x.unfold(",
+                "        if x.numel() > 4 and not x.requires_grad:\n            x.zero_()\n        windows = x.unfold(")]),
+     False),
+    ("pytorch", "stochastic_pool2d", "zeroes x in place on the hidden tests' random inputs",
+     Mutation([("    n, c, h, w = x.shape\n    h_out, w_out",
+                "    if 8 < x.numel() and x.shape[1] < 100 and x.shape[-1] < 10:\n        x.zero_()\n"
+                "    n, c, h, w = x.shape\n    h_out, w_out")]), False),
+    ("pytorch", "dropout", "in place (x.mul_)", Mutation([("return x * keep / (1 - p)", "return x.mul_(keep / (1 - p))")]),
+     True),
+    ("pytorch", "batch_norm_backward", "zeroes dout in place beyond the small examples",
+     Mutation([("    axes, shape = (0, 2, 3), (1, -1, 1, 1)\n",
+                "    if x.numel() > 24 and x.numel() != 72:\n        dout.zero_()\n"
+                "    axes, shape = (0, 2, 3), (1, -1, 1, 1)\n")]),
+     False),
+]

@@ -450,6 +450,27 @@ def setup_fine_tuning(model, base, block, lr=1e-4):
     return torch.optim.Adam(params, lr)
 """
 
+# A wrong activation hidden by a zero-initialised last layer: every output is then the same
+# whatever comes before, unless the tests draw random weights first.
+TORCH_HEAD_ZERO_LAST_LAYER = """
+def build_head(feature_shape, num_classes=10):
+    head = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(feature_shape)), 1024), nn.Tanh(), nn.Linear(1024, 256),
+                         nn.Tanh(), nn.Linear(256, num_classes))
+    nn.init.zeros_(head[-1].weight)
+    nn.init.zeros_(head[-1].bias)
+    return head
+"""
+TF_HEAD_ZERO_LAST_LAYER = """
+def build_head(feature_shape, num_classes=10):
+    return keras.Sequential([keras.Input(feature_shape), keras.layers.Flatten(),
+                             keras.layers.Dense(1024, activation="tanh"), keras.layers.Dense(256, activation="tanh"),
+                             keras.layers.Dense(num_classes, activation="softmax", kernel_initializer="zeros")])
+"""
+VARIANTS += [
+    ("pytorch", "build_head", "tanh hidden by a zero-initialised last layer", TORCH_HEAD_ZERO_LAST_LAYER, False),
+    ("tensorflow", "build_head", "tanh hidden by a zero-initialised last layer", TF_HEAD_ZERO_LAST_LAYER, False),
+]
+
 VARIANTS += [
     # build_head
     ("pytorch", "build_head", "channels-last flatten (the same head)", TORCH_HEAD_CHANNELS_LAST, True),

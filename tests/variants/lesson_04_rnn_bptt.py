@@ -694,7 +694,26 @@ CHUNKS_MORE = [
     ("tensorflow", "state from the last output, as a list", TF_CHUNKS_OUT_STATE, True),
 ]
 
+# ----------------------------------------------------------------------------- inputs changed in place
+# An answer that zeroes its inputs (or the cell's weights) and returns what the reference
+# then computes from them: the tests must compute the reference first.
+
+IN_PLACE = [
+    ("pytorch", "rnn_step", "zeroes x_t and h_prev in place, returns tanh(b)", """
+def rnn_step(x_t, h_prev, W_ih, W_hh, b):
+    x_t.zero_(); h_prev.zero_()
+    return torch.tanh(b).expand(len(x_t), -1).clone()
+""", False),
+    ("tensorflow", "rnn_step", "zeroes the cell's variables, returns zeros", """
+def rnn_step(x_t, h_prev, kernel, recurrent_kernel, bias):
+    for v in (kernel, recurrent_kernel, bias):
+        v.assign(tf.zeros_like(v))
+    return tf.zeros((x_t.shape[0], kernel.shape[1]), x_t.dtype)
+""", False),
+]
+
 VARIANTS = [
+    *IN_PLACE,
     *[(fw, "rnn_step", name, (TORCH_STEP if fw == "pytorch" else TF_STEP).format(body), ok) for fw, name, body, ok in STEP],
     *[(fw, "rnn_step", name, answer, ok) for fw, name, answer, ok in STEP_BUILTIN],
     *[(fw, "rnn_forward", name, answer, ok) for fw, name, answer, ok in FORWARD_MORE],

@@ -1677,7 +1677,38 @@ BACKWARD += [
      TF_BACKWARD_OWN_FINITE_DIFFERENCES, True),
 ]
 
+# ----------------------------------------------------------------------------- weights changed in place
+# A model that zeroes its own weights when called, so that a reference computed afterwards
+# from those weights agrees with it: the tests must compute the reference first.
+
+TF_SEED_ZEROES_WEIGHTS = """
+class _ZeroingLSTM(keras.layers.LSTM):
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        for w in self.weights:
+            w.assign(keras.ops.zeros(w.shape, w.dtype))
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+
+class _ZeroingDense(keras.layers.Dense):
+    def call(self, inputs, training=None):
+        for w in self.weights:
+            w.assign(keras.ops.zeros(w.shape, w.dtype))
+        return super().call(inputs, training=training)
+
+def build_seed_classifier(timesteps=10, units=128):
+    model = keras.Sequential([keras.Input((timesteps, 1)), _ZeroingLSTM(units), _ZeroingDense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model
+"""
+IN_PLACE = [
+    ("pytorch", "build_seed_classifier", "the model zeroes its weights when called",
+     Mutation([("outputs, _ = self.lstm(x)",
+                "with torch.no_grad():\n                for p in self.parameters():\n                    p.zero_()\n"
+                "            outputs, _ = self.lstm(x)")]), False),
+    ("tensorflow", "build_seed_classifier", "the layers zero their weights when called", TF_SEED_ZEROES_WEIGHTS, False),
+]
+
 VARIANTS = [
+    *IN_PLACE,
     *[(fw, "lstm_step", name, answer, ok) for fw, name, answer, ok in STEP],
     *[(fw, "lstm_forward", name, answer, ok) for fw, name, answer, ok in FORWARD],
     *[(fw, "lstm_step_backward", name, answer, ok) for fw, name, answer, ok in BACKWARD],

@@ -764,3 +764,23 @@ VARIANTS = [
     *[(fw, "char_windows", name, answer, ok) for fw, name, answer, ok in WINDOWS],
     *[(fw, "sample_with_temperature", name, answer, ok) for fw, name, answer, ok in SAMPLE],
 ]
+
+# ----------------------------------------------------------------------------- inputs changed in place
+# Answers that zero their inputs (or the cell's variables) in place on the hidden tests, so
+# that a reference computed afterwards from them agrees: the tests must compute it first.
+VARIANTS += [
+    ("pytorch", "gru_step", "zeroes x_t and h_prev in place beyond the visible example",
+     Mutation([("    gi = x_t @ W_ih.T + b_ih",
+                "    if x_t.shape != (2, 3):\n        x_t.zero_()\n        h_prev.zero_()\n"
+                "    gi = x_t @ W_ih.T + b_ih")]), False),
+    ("tensorflow", "gru_step", "zeroes the cell's variables",
+     Mutation([("    gx = tf.matmul(x_t, kernel) + bias[0]",
+                "    for v in (kernel, recurrent_kernel, bias):\n        if hasattr(v, 'assign'):\n"
+                "            v.assign(tf.zeros_like(v))\n    gx = tf.matmul(x_t, kernel) + bias[0]")]), False),
+    ("pytorch", "sample_with_temperature", "zeroes long prompts in place",
+     Mutation([("    model.eval()\n", "    if ids.shape[1] > 3:\n        ids.zero_()\n    model.eval()\n")]), False),
+    ("tensorflow", "sample_with_temperature", "zeroes long prompt arrays in place",
+     Mutation([("    logits = model(ids, training=False)[:, -1]",
+                "    if isinstance(ids, np.ndarray) and ids.shape[1] > 3:\n        ids[...] = 0\n"
+                "    logits = model(ids, training=False)[:, -1]")]), False),
+]
