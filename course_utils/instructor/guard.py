@@ -235,12 +235,20 @@ def _library_wrapper(new, old) -> bool:
 
 
 def _library_dirs() -> list[str]:
+    """Where installed code lives: the interpreter's paths, and the import path's folders as the kernel
+    starts (a venv may see another's packages through a ``.pth`` file), except the working and the
+    temporary folders, where an answer could write a module."""
+    import os
     import sysconfig
+    import tempfile
 
     import course_utils
 
     paths = sysconfig.get_paths()
     found = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    writable = tuple(os.path.realpath(d).rstrip("/") + "/" for d in (os.getcwd(), tempfile.gettempdir()))
+    found |= {entry for entry in sys.path if entry.startswith("/") and os.path.isdir(entry)
+              and not (os.path.realpath(entry).rstrip("/") + "/").startswith(writable)}
     return sorted(found | {str(Path(course_utils.__file__).resolve().parent)})
 
 
