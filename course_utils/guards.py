@@ -249,6 +249,9 @@ def check_from_scratch(func: Callable, forbidden: Iterable, name: str = "the ans
     forbidden: functions, classes (their instances and subclasses too) or modules.
     allowed: a sentence for the message, e.g. "use tensor operations (unfold, amax, sum)".
     """
+    judge = sys.modules.get("course_utils.instructor.judge")
+    if judge is not None and judge.is_remote(func):
+        return  # the grader's run of a judged test: the student's kernel runs this check on the real function
     found = forbidden_uses(func, forbidden)
     if found:
         hint = f" {allowed}" if allowed else ""

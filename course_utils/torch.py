@@ -269,6 +269,40 @@ def make_loader(images, labels, batch_size: int = 64, shuffle: bool = False, see
     return loader if augment is None else _AugmentedLoader(loader, augment)
 
 
+_AUTOGRAD_REFUSED: list[str] = []  # the messages of the refuse_autograd blocks now open, innermost last
+
+
+class _RefuseAutograd(torch.overrides.TorchFunctionMode):
+    def __init__(self, message: str):
+        super().__init__()
+        self.message = message
+
+    def __enter__(self):
+        _AUTOGRAD_REFUSED.append(self.message)
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        _AUTOGRAD_REFUSED.pop()
+        return super().__exit__(*exc)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in (torch.Tensor.backward, torch.autograd.grad, torch.autograd.backward):
+            raise AssertionError(self.message)
+        return func(*args, **(kwargs or {}))
+
+
+def refuse_autograd(message: str) -> torch.overrides.TorchFunctionMode:
+    """A block in which autograd (``backward``, ``torch.autograd.grad``) raises ``AssertionError(message)``,
+    however it is reached (a method, an alias): ``with cu.refuse_autograd("...by hand"): got = answer(...)``.
+    The grader applies it in the student's kernel too when it calls an answer from such a block."""
+    return _RefuseAutograd(message)
+
+
+def autograd_refused() -> str | None:
+    """The message of the innermost :func:`refuse_autograd` block now open, if any."""
+    return _AUTOGRAD_REFUSED[-1] if _AUTOGRAD_REFUSED else None
+
+
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (all, or only those with ``requires_grad``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

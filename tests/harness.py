@@ -53,10 +53,38 @@ def lesson_namespace(lesson: str, framework: str, *cells_to_run: str) -> dict:
     return namespace
 
 
+def judged_tests(lesson: str, framework: str) -> set[str]:
+    """The grade ids of the test cells the grader runs itself (``course={"judged": true}``: course_utils.instructor.judge)."""
+    cells = json.loads(solution_notebook(lesson, framework).read_text(encoding="utf-8"))["cells"]
+    return {c["metadata"]["nbgrader"]["grade_id"] for c in cells
+            if c.get("metadata", {}).get("course", {}).get("judged") and "nbgrader" in c.get("metadata", {})}
+
+
+class LocalLink:
+    """The judge's crossing to the student's code without a kernel: the same requests and answers
+    (data only, encoded and decoded), the answer's functions called in their own namespace."""
+
+    def __init__(self, namespace: dict):
+        self.namespace = namespace
+
+    def call(self, name, args, kwargs):
+        from course_utils.instructor import judge
+
+        return judge.call_without_kernel(self.namespace, name, args, kwargs)
+
+
 def run_exercise(lesson: str, framework: str, exercise: str, answer: str) -> tuple[BaseException | None, str]:
-    """Run the set-up cell, ``answer`` and the exercise's full test cell in one namespace, as
-    nbgrader runs them; return (the test cell's exception or None, what went to stderr)."""
+    """Run the set-up cell, ``answer`` and the exercise's full test cell as nbgrader runs them (in
+    one namespace; a judged test in a namespace of its own, calling the answer's functions with data,
+    after its static checks ran beside the answer); return (the test cell's exception or None, what
+    went to stderr)."""
+    import ast
+
+    from course_utils.instructor import judge
+
     setup, cells = notebook_cells(lesson, framework)
+    test = cells[f"{exercise}_tests"]
+    judged = f"{exercise}_tests" in judged_tests(lesson, framework)
     namespace = {"__name__": "__main__"}
     stderr = io.StringIO()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -64,7 +92,18 @@ def run_exercise(lesson: str, framework: str, exercise: str, answer: str) -> tup
         exec(compile(answer, "answer", "exec"), namespace)
         with contextlib.redirect_stderr(stderr):
             try:
-                exec(compile(cells[f"{exercise}_tests"], f"{exercise}_tests", "exec"), namespace)
+                if not judged:
+                    exec(compile(test, f"{exercise}_tests", "exec"), namespace)
+                    return None, stderr.getvalue()
+                exec(compile(judge.static_part(test), f"{exercise}_tests (static)", "exec"), namespace)
+                grader = {"__name__": "__main__"}
+                exec(compile(setup, "setup", "exec"), grader)
+                link = LocalLink(namespace)
+                for node in ast.parse(cells[exercise]).body:  # the solution's functions, as the grader names them
+                    if isinstance(node, ast.FunctionDef):
+                        grader[node.name] = judge.Remote(node.name, link)
+                with judge.grading():
+                    exec(compile(test, f"{exercise}_tests", "exec"), grader)
             except Exception as error:  # noqa: BLE001  (any failure is a failed test cell)
                 return error, stderr.getvalue()
     return None, stderr.getvalue()

@@ -60,6 +60,21 @@ SYSTEM_LIBRARIES = ("/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/local/
 FROZEN = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")  # the import system
 
 
+def in_library(name, libraries: tuple[str, ...]) -> bool:
+    """A file under one of the library folders (each ending in "/"), ``..`` resolved first."""
+    return os.path.normpath(str(name)).startswith(libraries)
+
+
+def allowed_pickle(module: str, name: str) -> bool:
+    """A name a pickle may refer to: listed, or a public name (or one with the listed prefix) of a listed module."""
+    if name in PICKLE_NAMES.get(module, ()):
+        return True
+    prefix = PICKLE_PREFIXES.get(module)
+    if prefix is None or "." in name:
+        return False
+    return name.startswith(prefix) if prefix else not name.startswith("_")
+
+
 def install(library_dirs) -> callable:
     """Add the hook; returns ``arm(on: bool)``, which switches it on for student and test cells."""
     libraries = tuple(str(d).rstrip("/") + "/" for d in library_dirs)
@@ -67,8 +82,7 @@ def install(library_dirs) -> callable:
     timeit_sources = _timeit_sources()
 
     def library_file(name) -> bool:
-        name = str(name)
-        return name in FROZEN or os.path.normpath(name).startswith(libraries)
+        return str(name) in FROZEN or in_library(name, libraries)
 
     def module_of(frame) -> str:
         name = frame.f_globals.get("__name__", "")
@@ -119,9 +133,7 @@ def install(library_dirs) -> callable:
                 refuse(f"reach the interpreter's frames or code objects ({event} {_short(args)})")
         elif event == "pickle.find_class":
             module, name = str(args[0]), str(args[1])
-            prefix = PICKLE_PREFIXES.get(module)
-            by_prefix = prefix is not None and "." not in name and name.startswith(prefix or ("" if name[:1] != "_" else "\0"))
-            if name not in PICKLE_NAMES.get(module, ()) and not by_prefix and not _notebook_class(module, name):
+            if not allowed_pickle(module, name) and not _notebook_class(module, name):
                 refuse(f"unpickle a reference to {module}.{name}")
         elif event in GC_WALKS:
             if notebook_code(caller()[0]):

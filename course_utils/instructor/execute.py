@@ -14,6 +14,9 @@ any student code runs), and every request is signed with the key (a request that
 of the sandbox sends to the kernel cannot claim to be the release's); a test cell whose run does
 not end with the kernel's receipt under that key (a kernel whose guard was bypassed or died)
 gets an error output: it scores zero.
+
+A test cell the pre-check marks as judged (:mod:`.judge`) runs in this process instead, calling the
+answers in the kernel with data only; the kernel runs only the cell's static checks.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
 from course_utils.instructor.guard import META, MIME, NO_RECEIPT, STUDENT, TEST, receipt, request_mac
+from course_utils.instructor.judge import JUDGED, Judge, KernelLink, names_used_after, static_part
 
 NOTE = "[output truncated by the grader: more than {limit} bytes]\n"
 
@@ -58,6 +62,7 @@ class BoundedExecute(Execute):
 
     cell_output_bytes = Integer(1 << 20, help="outputs kept per cell, in bytes").tag(config=True)
     notebook_output_bytes = Integer(8 << 20, help="outputs kept per notebook, in bytes").tag(config=True)
+    _judge: Judge | None = None
 
     def preprocess(self, nb, resources=None, km=None):
         self._kept: dict[int, int] = {}
@@ -67,21 +72,57 @@ class BoundedExecute(Execute):
         self._test_imports = sorted({name for cell in nb.cells if cell.cell_type == "code"
                                      and cell.get("metadata", {}).get(META, {}).get("role") == TEST
                                      for name in imported_modules(cell.source)})
-        return super().preprocess(nb, resources, km)
+        plan = nb.get("metadata", {}).get(META, {}).get("judge")
+        judged = any(c.get("metadata", {}).get(META, {}).get(JUDGED) for c in nb.cells if c.cell_type == "code")
+        self._judge = Judge(str(plan.get("setup", "")), list(plan.get("answers", []))) \
+            if judged and isinstance(plan, dict) else None
+        self._used_after = names_used_after([c.source if c.cell_type == "code" else "" for c in nb.cells]) \
+            if self._judge else []
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            nb.get("metadata", {}).pop(META, None)  # the grader's plan for the judge stays with the grader
+            if self._judge is not None and self._judge.link is not None:
+                self._judge.link.close()
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         role = cell.get("metadata", {}).get(META, {}).get("role", STUDENT) if cell.cell_type == "code" else None
         if role is not None and self.kc is not None and getattr(self.kc.execute, "__self__", None) is not self:
             self.kc.execute = self._execute  # nbclient's execute, with the guard's metadata in the request
+        judged = role == TEST and self._judge is not None and bool(cell.metadata.get(META, {}).get(JUDGED))
+        source = cell.source
+        if judged:  # the kernel runs the static checks only; the rest runs here (:mod:`.judge`)
+            cell.source = static_part(source, self._used_after[cell_index])
         self._request = {"role": role, "cell": cell.get("id", ""), "code": cell.source}
-        result = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
-        if role == TEST and cell.source.strip() and cell_index not in self._receipts:
+        try:
+            result = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        finally:
+            ran, cell.source = cell.source, source
+        if role == TEST and ran.strip() and cell_index not in self._receipts:
             message = f"{NO_RECEIPT}; it scores zero"
             cell.outputs.append(new_output("error", ename="GradingRefused", evalue=message,
                                            traceback=[f"GradingRefused: {message}"]))
+        if judged and not any(out.get("output_type") == "error" for out in cell.outputs):
+            if self._run_judged(cell) == "TimeoutError":
+                await self.km.interrupt_kernel()  # the answer still runs: the next cells need the kernel
         return result
 
     execute_cell = run_sync(async_execute_cell)  # nbclient binds its own coroutine here
+
+    def _run_judged(self, cell) -> str | None:
+        """The grader's own run of a judged test cell (:mod:`.judge`); the name of its error, if any."""
+        judge = self._judge
+        if judge.link is None:
+            judge.link = KernelLink(self.km.get_connection_info(session=False), self._key.encode(),
+                                    float(self.timeout or 600))
+        printed, error = judge.run(str(cell.get("id", "")), cell.source)
+        if printed:
+            cell.outputs.append(new_output("stream", name="stdout", text=printed[:4000]))
+        if error is not None:
+            cell.outputs.append(new_output("error", ename=error["ename"], evalue=error["evalue"],
+                                           traceback=error["traceback"]))
+            return error["ename"]
+        return None
 
     def _execute(self, code, silent=False, store_history=True, user_expressions=None, allow_stdin=None,
                  stop_on_error=True):

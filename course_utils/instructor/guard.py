@@ -23,6 +23,10 @@ exception handler, the display machinery) or by rebinding the notebook's own imp
   sends with its first request and the notebook never sees; :class:`.execute.BoundedExecute`
   fails a test cell without a valid receipt (a kernel whose guard was bypassed).
 
+A request with the role ``call`` (signed like every other) runs one answer function on data the
+grader sends and publishes its result (:mod:`.judge`): a judged test's verdict is decided in the
+grader, whatever this process does.
+
 It is in-process: code that reaches this kernel object could still disable it, which the
 pre-check refuses (the shell, frames, ``gc``, ``sys.modules``, ``course_utils.instructor``...)
 and :mod:`.audit`'s hook refuses at run time for code the pre-check cannot read (code given as
@@ -41,9 +45,13 @@ import sys
 import types
 from pathlib import Path
 
+from course_utils.instructor.audit import in_library
+
 MIME = "application/vnd.course-grading-guard+json"
+MIME_CALL = "application/vnd.course-grading-call+json"  # an answer's result for the grader (:mod:`.judge`)
 META = "course_guard"   # the execute_request metadata key the grader sends: {"role", "cell", "mac", "key" (first)}
 TRUSTED, TEST, STUDENT = "trusted", "test", "student"
+CALL = "call"  # a grader's request that calls one answer function with data (:mod:`.judge`)
 # Modules whose functions and classes the tests (and their helpers) rely on; the kernel's own.
 PROTECTED_ROOTS = {"numpy", "torch", "tensorflow", "keras", "tf_keras", "course_utils", "builtins", "math", "numbers",
                    "fractions", "decimal", "statistics", "cmath", "random", "string", "dataclasses", "enum", "typing",
@@ -221,7 +229,7 @@ def _library_code(value) -> bool:
     if not isinstance(code, types.CodeType):
         return _kind(value) == "function"  # built-in functions and descriptors are the libraries' own
     name = code.co_filename
-    return name.endswith(".py") and name.startswith(tuple(_LIBRARY_DIRS)) and "ipykernel_" not in name
+    return name.endswith(".py") and in_library(name, _LIBRARY_PREFIXES) and "ipykernel_" not in name
 
 
 def _library_wrapper(new, old) -> bool:
@@ -253,6 +261,7 @@ def _library_dirs() -> list[str]:
 
 
 _LIBRARY_DIRS = _library_dirs()
+_LIBRARY_PREFIXES = tuple(d.rstrip("/") + "/" for d in _LIBRARY_DIRS)  # the audit hook's notion of library code too
 
 
 def _same_module(module) -> bool:
@@ -285,6 +294,8 @@ def bound_names(code: str) -> set[str]:
 def make_kernel_class(arm=lambda on: None):
     """The kernel class; ``arm`` switches the audit hook (:mod:`.audit`) on for student and test cells."""
     from ipykernel.ipkernel import IPythonKernel
+
+    from course_utils.instructor.judge import answer_call
 
     secret = {}  # the grader's key: in this closure, not on the kernel object the notebook could reach
 
@@ -374,6 +385,15 @@ def make_kernel_class(arm=lambda on: None):
                           allow_stdin=allow_stdin, cell_meta=cell_meta, cell_id=cell_id)
             if role == STUDENT:
                 return await self._guard_run(run, code, kwargs)
+            if role == CALL:  # the grader's own run of a judged test calls an answer: data in, data out
+                arm(True)
+                try:
+                    answer = answer_call(self.shell.user_ns, code)
+                finally:
+                    arm(False)
+                self._guard_publish("display_data", {"data": {MIME_CALL: {**answer, "call": msg_id}},
+                                                     "metadata": {}, "transient": {}})
+                return {"status": "ok", "execution_count": self.execution_count, "payload": [], "user_expressions": {}}
             user_ns = self.shell.user_ns
             before = dict(user_ns)
             if role == TEST:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from course_utils.instructor.flags import attacks, defined_names, loaded_names, suspicious, transform
 from course_utils.instructor.guard import META, STUDENT, TEST, TRUSTED
+from course_utils.instructor.judge import JUDGED, LESSON_META
 
 BLOCKED = "GradingRefused"
 TEMPLATE = ("raise RuntimeError({message!r})  # {blocked}: written by course_utils.instructor.precheck\n")
@@ -49,6 +50,12 @@ class Reference:
         self.locked = {name: {nbgrader_meta(c)["grade_id"]: c for c in nb.cells
                               if nbgrader_meta(c).get("grade_id") and not nbgrader_meta(c).get("solution")}
                        for name, nb in release.items()}
+        # for the grader's own run of judged tests (:mod:`.judge`): the release's set-up cell (its first
+        # code cell) and the functions the answer cells define
+        self.setup = {name: next((c.source for c in nb.cells if c.cell_type == "code"), "") for name, nb in release.items()}
+        self.answers = {name: sorted({n.name for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("solution")
+                                      for n in _parsed(c.source).body if isinstance(n, ast.FunctionDef)})
+                        for name, nb in source.items()}
         self.protected = {}
         for name, nb in source.items():
             defined, used = {}, set()
@@ -74,6 +81,15 @@ class Reference:
         def read(folder):
             return {p.stem: nbformat.read(str(p), as_version=4) for p in sorted(folder.glob("*.ipynb"))}
         return cls(read(release), read(source))
+
+
+def _parsed(source: str):
+    import ast
+
+    try:
+        return ast.parse(transform(source) or source)
+    except SyntaxError:
+        return ast.Module(body=[], type_ignores=[])
 
 
 def restore_locked(name: str, nb, reference: Reference) -> list[str]:
@@ -144,7 +160,9 @@ def mark_roles(name: str, nb, reference: Reference | None) -> None:
     """Tell the grading kernel (:mod:`.guard`) which cells are the release's: a test (its source is
     put back by nbgrader whatever the student did), a trusted cell (unchanged), or the student's."""
     trusted = reference.trusted.get(name, set()) if reference else set()
-    tests = {gid for gid, c in reference.locked.get(name, {}).items() if nbgrader_meta(c).get("grade")} if reference else set()
+    locked = reference.locked.get(name, {}) if reference else {}
+    tests = {gid for gid, c in locked.items() if nbgrader_meta(c).get("grade")}
+    nb.get("metadata", {}).pop(META, None)
     for cell in nb.cells:
         cell.get("metadata", {}).pop(META, None)  # only the grader says
         if cell.cell_type != "code":
@@ -153,6 +171,10 @@ def mark_roles(name: str, nb, reference: Reference | None) -> None:
         role = TEST if meta.get("grade_id") in tests and meta.get("grade") else (
             TRUSTED if cell.source in trusted else STUDENT)
         cell.metadata[META] = {"role": role}
+        if role == TEST and locked[meta["grade_id"]].get("metadata", {}).get(LESSON_META, {}).get(JUDGED) is True:
+            cell.metadata[META][JUDGED] = True  # the release says so, whatever the submission's metadata
+    if reference and any(c.get("metadata", {}).get(META, {}).get(JUDGED) for c in nb.cells):
+        nb.metadata[META] = {"judge": {"setup": reference.setup.get(name, ""), "answers": reference.answers.get(name, [])}}
 
 
 def grade_ids(nb) -> set[str]:

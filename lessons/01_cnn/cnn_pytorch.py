@@ -176,7 +176,7 @@ def conv_output_size(size, kernel_size, stride=1, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "conv_output_size_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "conv_output_size_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_equal(conv_output_size(28, 3), 26, name="conv_output_size(28, 3)")
 check_equal(conv_output_size(28, 3, padding=1), 28, name="conv_output_size(28, 3, padding=1)")
 check_equal(conv_output_size(28, 2, stride=2), 14, name="conv_output_size(28, 2, stride=2)")
@@ -235,7 +235,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "conv2d_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "conv2d_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 from course_utils.guards import check_from_scratch
 
 BUILT_IN_CONVOLUTIONS = [F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d,

@@ -180,7 +180,7 @@ def conv_output_size(size, kernel_size, stride=1, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "conv_output_size_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "conv_output_size_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_equal(conv_output_size(28, 3), 26, name="conv_output_size(28, 3)")
 check_equal(conv_output_size(28, 3, padding=1), 28, name="conv_output_size(28, 3, padding=1)")
 check_equal(conv_output_size(28, 2, stride=2), 14, name="conv_output_size(28, 2, stride=2)")
@@ -243,7 +243,7 @@ def conv2d(x, kernel, bias=None, stride=1, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "conv2d_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "conv2d_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 from course_utils.guards import check_from_scratch
 
 BUILT_IN_CONVOLUTIONS = [tf.nn.conv1d, tf.nn.conv2d, tf.nn.conv3d, tf.nn.convolution, tf.nn.depthwise_conv2d,

@@ -156,7 +156,7 @@ def pool2d(x, size, stride=None, padding=0, mode="max"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "pool2d_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "pool2d_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 _builtin_pooling = [torch._C, torch.ops] + [getattr(m, k) for m in (torch, F, nn) for k in dir(m)
                                             if "pool" in k.lower() and callable(getattr(m, k))]
 check_from_scratch(pool2d, _builtin_pooling, name="pool2d",
@@ -220,7 +220,7 @@ def max_pool2d_backward(dout, x, size, stride=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "max_pool2d_backward_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "max_pool2d_backward_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 _autograd = [torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward, torch.autograd.functional,
              torch.autograd.forward_ad, torch.autograd.Function, torch.func, torch.enable_grad, torch.set_grad_enabled,
              torch.Tensor.requires_grad_, numerical_gradient, torch._C, torch.ops]
@@ -477,7 +477,7 @@ def stochastic_pool2d(x, size, training, u=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "stochastic_pool2d_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "stochastic_pool2d_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 x = torch.tensor([[[[1.0, 3.0], [0.0, 0.0]]]])  # probabilities 0.25, 0.75, 0, 0
 check_close(stochastic_pool2d(x, 2, training=False), torch.tensor([[[[2.5]]]]), name="inference on the window 1, 3, 0, 0")
 check_equal(stochastic_pool2d(x, 2, training=True, u=torch.tensor([[[[0.1]]]])), torch.tensor([[[[1.0]]]]),
@@ -642,7 +642,7 @@ def dropout(x, p, training):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "dropout_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "dropout_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_from_scratch(dropout, [torch._C, torch.ops] + [getattr(m, k) for m in (torch, F, nn) for k in dir(m)
                                                      if "dropout" in k.lower() and callable(getattr(m, k))],
                    name="dropout", allowed="Draw the mask yourself (torch.rand_like, torch.bernoulli).")
@@ -747,7 +747,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "batch_norm_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "batch_norm_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 _builtin_norms = [torch._C, torch.ops] + [getattr(m, k) for m in (torch, F, nn) for k in dir(m)
                                           if ("_norm" in k or "Norm" in k) and callable(getattr(m, k))]
 check_from_scratch(batch_norm, _builtin_norms, name="batch_norm", allowed="Use tensor operations (mean, var, sqrt).")
@@ -858,7 +858,7 @@ def batch_norm_backward(dout, x, gamma, eps=1e-5):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "batch_norm_backward_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "batch_norm_backward_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 _autograd = [torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward, torch.autograd.functional,
              torch.autograd.forward_ad, torch.autograd.Function, torch.func, torch.enable_grad, torch.set_grad_enabled,
              torch.Tensor.requires_grad_, numerical_gradient, torch._C, torch.ops]

@@ -163,7 +163,7 @@ def pool2d(x, size, stride=None, padding=0, mode="max"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "pool2d_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "pool2d_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 _builtin_pooling = [tf.raw_ops, tf.compat] + [getattr(m, k) for m in (tf.nn, keras.layers, keras.ops) for k in dir(m)
                                               if "pool" in k.lower() and callable(getattr(m, k))]
 check_from_scratch(pool2d, _builtin_pooling, name="pool2d",
@@ -236,7 +236,7 @@ def max_pool2d_backward(dout, x, size, stride=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "max_pool2d_backward_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "max_pool2d_backward_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 _autodiff = [tf.GradientTape, tf.gradients, tf.autodiff, tf.custom_gradient, tf.recompute_grad, tf.test,
              tf.compat.v1.gradients, numerical_gradient, tf.raw_ops, tf.compat]
 _builtin_pooling = [getattr(m, k) for m in (tf.nn, keras.layers, keras.ops) for k in dir(m)
@@ -675,7 +675,7 @@ def dropout(x, p, training):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "dropout_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "dropout_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_from_scratch(dropout, [tf.raw_ops, tf.compat] + [getattr(m, k) for m in (tf.nn, tf.nn.experimental, keras.layers, keras.random,
                                                                              keras.ops) for k in dir(m)
                                                      if "dropout" in k.lower() and callable(getattr(m, k))],
@@ -780,7 +780,7 @@ def batch_norm(x, gamma, beta, moving_mean, moving_var, training, momentum=0.99,
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "batch_norm_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "batch_norm_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 _builtin_norms = [tf.raw_ops, tf.compat] + [getattr(m, k) for m in (tf.nn, keras.layers, keras.ops) for k in dir(m)
                                             if ("normaliz" in k.lower() or "batch_norm" in k) and callable(getattr(m, k))]
 check_from_scratch(batch_norm, _builtin_norms, name="batch_norm", allowed="Use tensor operations (reduce_mean, moments, sqrt).")
@@ -883,7 +883,7 @@ def batch_norm_backward(dout, x, gamma, eps=1e-3):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "batch_norm_backward_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "batch_norm_backward_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 _autodiff = [tf.GradientTape, tf.gradients, tf.autodiff, tf.custom_gradient, tf.recompute_grad, tf.test,
              tf.compat.v1.gradients, numerical_gradient, tf.raw_ops, tf.compat]
 _builtin_norms = [getattr(m, k) for m in (tf.nn, keras.layers, keras.ops) for k in dir(m)

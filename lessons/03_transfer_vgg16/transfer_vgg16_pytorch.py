@@ -355,7 +355,7 @@ def vgg_preprocess(images, mode="caffe"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "vgg_preprocess_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "vgg_preprocess_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 pixel = torch.tensor([200.0, 100.0, 50.0]).view(1, 3, 1, 1)  # one orange RGB pixel
 check_close(vgg_preprocess(pixel), torch.tensor([50 - 103.939, 100 - 116.779, 200 - 123.68]).view(1, 3, 1, 1),
             rtol=1e-4, atol=1e-4, name="vgg_preprocess of one orange pixel, caffe mode")

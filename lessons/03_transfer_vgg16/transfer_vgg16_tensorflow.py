@@ -353,7 +353,7 @@ def vgg_preprocess(images, mode="caffe"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "vgg_preprocess_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "vgg_preprocess_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 pixel = np.array([200.0, 100.0, 50.0], dtype=np.float32).reshape(1, 1, 1, 3)  # one orange RGB pixel
 check_close(vgg_preprocess(pixel), np.array([50 - 103.939, 100 - 116.779, 200 - 123.68]).reshape(1, 1, 1, 3),
             rtol=1e-4, atol=1e-4, name="vgg_preprocess of one orange pixel, caffe mode")

@@ -106,7 +106,7 @@ def rnn_step(x_t, h_prev, W_ih, W_hh, b):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "rnn_step_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "rnn_step_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 torch.manual_seed(0)
 cell = nn.RNNCell(3, 4)
 x_t, h_prev = torch.randn(2, 3), torch.randn(2, 4)
@@ -159,7 +159,7 @@ def rnn_forward(x, h0, W_ih, W_hh, b):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "rnn_forward_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "rnn_forward_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 torch.manual_seed(0)
 rnn = nn.RNN(3, 4, batch_first=True)
 x, h0 = torch.randn(2, 5, 3), torch.zeros(2, 4)
@@ -289,12 +289,11 @@ def rnn_backward(dh_out, x, h0, hs, W_hh):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "rnn_backward_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-from torch.overrides import TorchFunctionMode
-
+# %% nbgrader={"grade": true, "grade_id": "rnn_backward_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 from course_utils.checks import numerical_gradient as _numerical_gradient
 from course_utils.guards import check_from_scratch
 
+_BY_HAND = "rnn_backward must compute the gradients by hand, without autograd"
 
 def _reference_bptt(dh_out, x, h0, W_ih, W_hh, b):
     """The reference: autograd through nn.RNN holding these weights, for the loss sum(dh_out * hs).
@@ -313,13 +312,6 @@ def _reference_bptt(dh_out, x, h0, W_ih, W_hh, b):
     return hs, {"weight_ih": g[0], "weight_hh": g[1], "bias": g[2], "h0": g[3][0], "dh": dh}
 
 
-class _NoAutograd(TorchFunctionMode):
-    """Refuses autograd while the answer runs, however it is reached (a method, an alias)."""
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func in (torch.Tensor.backward, torch.autograd.grad, torch.autograd.backward):
-            raise AssertionError("rnn_backward must compute the gradients by hand, without autograd")
-        return func(*args, **(kwargs or {}))
-
 
 check_from_scratch(rnn_backward, [torch.autograd, torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward,
                                   torch.autograd.functional, torch.func, torch.Tensor.requires_grad_, _numerical_gradient,
@@ -331,7 +323,7 @@ x, h0 = torch.randn(N, T, D, dtype=torch.float64), torch.randn(N, H, dtype=torch
 W_ih, W_hh, b = torch.randn(H, D, dtype=torch.float64), torch.randn(H, H, dtype=torch.float64) * 0.5, torch.randn(H, dtype=torch.float64)
 dh_out = torch.randn(N, T, H, dtype=torch.float64)
 hs, expected = _reference_bptt(dh_out, x, h0, W_ih, W_hh, b)
-with _NoAutograd():
+with cu.refuse_autograd(_BY_HAND):
     got = rnn_backward(dh_out, x, h0, hs, W_hh)
 for key in ("weight_ih", "weight_hh", "bias", "h0", "dh"):
     check_close(got[key], expected[key], rtol=1e-5, atol=1e-6, name=f"rnn_backward(...)[{key!r}]")
@@ -350,7 +342,7 @@ for n, t, d, h, where in cases:
     if where == "first step only":  # nothing flows back from later steps
         dh_out[:, 1:] = 0
     hs, expected = _reference_bptt(dh_out, x, h0, W_ih, W_hh, b)
-    with _NoAutograd():
+    with cu.refuse_autograd(_BY_HAND):
         got = rnn_backward(dh_out, x, h0, hs, W_hh)
     tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-6, "atol": 1e-8}
     for key, shape in [("weight_ih", (h, d)), ("weight_hh", (h, h)), ("bias", (h,)), ("h0", (n, h)), ("dh", (n, t, h))]:
@@ -538,7 +530,7 @@ def clip_by_global_norm(grads, max_norm):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "clip_by_global_norm_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "clip_by_global_norm_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 grads = [torch.tensor([3.0, 0.0]), torch.tensor([[0.0], [4.0]])]  # global norm 5
 clipped, total = clip_by_global_norm(grads, 1.0)
 check_close(total, 5.0, name="the global norm of [3, 0] and [[0], [4]]")

@@ -110,7 +110,7 @@ def rnn_step(x_t, h_prev, kernel, recurrent_kernel, bias):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "rnn_step_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "rnn_step_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 def _rnn_cell(d, h, dtype="float32", seed=0):
     """A built SimpleRNNCell with a random non-zero bias."""
     with warnings.catch_warnings():
@@ -174,7 +174,7 @@ def rnn_forward(x, h0, kernel, recurrent_kernel, bias):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "rnn_forward_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "rnn_forward_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 def _simple_rnn(d, h, dtype="float32", seed=0, recurrent_scale=1.0):
     """A built SimpleRNN layer (all states returned) with a random non-zero bias."""
     with warnings.catch_warnings():
@@ -314,7 +314,7 @@ def rnn_backward(dh_out, x, h0, hs, recurrent_kernel):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "rnn_backward_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "rnn_backward_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 from course_utils.checks import numerical_gradient as _numerical_gradient
 from course_utils.guards import check_from_scratch
 
@@ -568,7 +568,7 @@ def clip_by_global_norm(grads, max_norm):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "clip_by_global_norm_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "clip_by_global_norm_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 grads = [tf.constant([3.0, 0.0]), tf.constant([[0.0], [4.0]])]  # global norm 5
 clipped, total = clip_by_global_norm(grads, 1.0)
 check_close(total, 5.0, name="the global norm of [3, 0] and [[0], [4]]")

@@ -137,7 +137,7 @@ def lstm_step(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "lstm_step_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "lstm_step_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 _aten_lstm = [torch.ops.aten, torch.ops.aten.lstm, torch.ops.aten.lstm_cell] + [
     getattr(packet, overload) for packet in (torch.ops.aten.lstm, torch.ops.aten.lstm_cell) for overload in packet.overloads()]
 check_from_scratch(lstm_step, [torch._C, torch.ops, torch._VF, *_aten_lstm, nn.LSTM, nn.LSTMCell, nn.RNNBase,
@@ -204,7 +204,7 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "lstm_forward_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "lstm_forward_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 _aten_lstm = [torch.ops.aten, torch.ops.aten.lstm, torch.ops.aten.lstm_cell] + [
     getattr(packet, overload) for packet in (torch.ops.aten.lstm, torch.ops.aten.lstm_cell) for overload in packet.overloads()]
 check_from_scratch(lstm_forward, [torch._C, torch.ops, torch._VF, *_aten_lstm, nn.LSTM, nn.LSTMCell, nn.RNNBase,
@@ -393,18 +393,11 @@ def lstm_step_backward(dh, dc, x_t, h_prev, c_prev, W_ih, W_hh, b):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "lstm_step_backward_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-from torch.overrides import TorchFunctionMode
-
+# %% nbgrader={"grade": true, "grade_id": "lstm_step_backward_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 from course_utils.checks import numerical_gradient as _numerical_gradient
 
+_BY_HAND = "lstm_step_backward must compute the gradients by hand, without autograd"
 
-class _NoAutograd(TorchFunctionMode):
-    """Refuses autograd while the answer runs, however it is reached (a method, an alias)."""
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func in (torch.Tensor.backward, torch.autograd.grad, torch.autograd.backward):
-            raise AssertionError("lstm_step_backward must compute the gradients by hand, without autograd")
-        return func(*args, **(kwargs or {}))
 
 
 check_from_scratch(lstm_step_backward, [torch.autograd, torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward,
@@ -434,7 +427,7 @@ N, D, H = 2, 3, 4
 x_t, h_prev, c_prev, dh, dc = (torch.randn(N, k, dtype=torch.float64) for k in (D, H, H, H, H))
 W_ih, W_hh, b = torch.randn(4 * H, D, dtype=torch.float64), torch.randn(4 * H, H, dtype=torch.float64), torch.randn(4 * H, dtype=torch.float64)
 expected = _autograd_step(dh, dc, x_t, h_prev, c_prev, W_ih, W_hh, b)
-with _NoAutograd():
+with cu.refuse_autograd(_BY_HAND):
     got = lstm_step_backward(dh, dc, x_t, h_prev, c_prev, W_ih, W_hh, b)
 for key in ("x", "h_prev", "c_prev", "weight_ih", "weight_hh", "bias"):
     check_close(got[key], expected[key], rtol=1e-6, atol=1e-8, name=f"lstm_step_backward(...)[{key!r}] against autograd")
@@ -452,7 +445,7 @@ for n, d, h, what in cases:
     if what == "dc only":
         dh = torch.zeros_like(dh)
     expected = _autograd_step(dh, dc, x_t, h_prev, c_prev, W_ih, W_hh, b)
-    with torch.no_grad(), _NoAutograd():  # no graph and no autograd in here: the gradients must come by hand
+    with torch.no_grad(), cu.refuse_autograd(_BY_HAND):  # no graph and no autograd in here: the gradients must come by hand
         got = lstm_step_backward(dh, dc, x_t, h_prev, c_prev, W_ih, W_hh, b)
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-7, atol=1e-9)
     for key, shape in [("x", (n, d)), ("h_prev", (n, h)), ("c_prev", (n, h)), ("weight_ih", (4 * h, d)),
@@ -549,7 +542,7 @@ def lstm_param_count(input_size, hidden_size, output_size=1):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "lstm_param_count_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "lstm_param_count_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_from_scratch(lstm_param_count, [nn.Module, nn.LSTM, nn.Linear, nn.LSTMCell], name="lstm_param_count",
                    allowed="Count with arithmetic.")
 count = lstm_param_count(1, 128)
@@ -841,7 +834,7 @@ def prepare_italy(data):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "prepare_italy_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "prepare_italy_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 prepared = prepare_italy(load_italy_power_demand())
 check_shape(prepared["x_train"], (67, 24, 1), name="x_train")
 check_shape(prepared["y_test"], (1029, 1), name="y_test")

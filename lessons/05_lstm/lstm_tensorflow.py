@@ -135,7 +135,7 @@ def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "lstm_step_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "lstm_step_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_from_scratch(lstm_step, [keras.layers.LSTM, keras.layers.LSTMCell, keras.layers.RNN, tf.raw_ops.LSTMBlockCell,
                                tf.raw_ops.BlockLSTM, tf.raw_ops.BlockLSTMV2],
                    name="lstm_step", allowed="Use matrix products, tf.sigmoid and tf.tanh.")
@@ -205,7 +205,7 @@ def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "lstm_forward_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "lstm_forward_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_from_scratch(lstm_forward, [keras.layers.LSTM, keras.layers.LSTMCell, keras.layers.RNN, tf.raw_ops.LSTMBlockCell,
                                   tf.raw_ops.BlockLSTM, tf.raw_ops.BlockLSTMV2],
                    name="lstm_forward", allowed="Loop over the steps, e.g. with your lstm_step.")
@@ -399,7 +399,7 @@ def lstm_step_backward(dh, dc, x_t, h_prev, c_prev, kernel, recurrent_kernel, bi
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "lstm_step_backward_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "lstm_step_backward_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 from course_utils.checks import numerical_gradient as _numerical_gradient
 
 check_from_scratch(lstm_step_backward, [tf.GradientTape, tf.GradientTape.gradient, tf.gradients, tf.autodiff,
@@ -544,7 +544,7 @@ def lstm_param_count(input_size, hidden_size, output_size=1):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "lstm_param_count_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "lstm_param_count_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_from_scratch(lstm_param_count, [keras.layers.Layer, keras.Model, keras.layers.LSTM, keras.layers.Dense],
                    name="lstm_param_count", allowed="Count with arithmetic.")
 count = lstm_param_count(1, 128)
@@ -837,7 +837,7 @@ def prepare_italy(data):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "prepare_italy_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "prepare_italy_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 prepared = prepare_italy(load_italy_power_demand())
 check_shape(prepared["x_train"], (67, 24, 1), name="x_train")
 check_shape(prepared["y_test"], (1029, 1), name="y_test")

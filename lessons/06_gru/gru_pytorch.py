@@ -141,7 +141,7 @@ def gru_step(x_t, h_prev, W_ih, W_hh, b_ih, b_hh):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "gru_step_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "gru_step_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 # torch.ops and its namespaces and operators (torch.ops.aten.gru_cell, however it is named) are built-ins too
 check_from_scratch(gru_step, [nn.GRU, nn.GRUCell, torch.gru_cell, nn.RNNBase, torch._VF, torch._C, torch.ops,
                               torch._ops._OpNamespace, torch._ops.OpOverloadPacket, torch._ops.OpOverload],
@@ -378,7 +378,7 @@ def count_rnn_params(kind, input_size, hidden_size, num_layers=1, bidirectional=
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "count_rnn_params_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "count_rnn_params_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_from_scratch(count_rnn_params, [nn.RNNBase, nn.RNNCellBase], name="count_rnn_params",
                    allowed="compute the count with the formulas above, without building a layer")
 count = count_rnn_params("gru", 12, 64)
@@ -509,7 +509,7 @@ def last_valid_state(outputs, lengths, bidirectional=False):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "last_valid_state_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "last_valid_state_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 def _packed_gru(x, lengths, hidden, bidirectional, seed=0, num_layers=1):
     """A packed GRU's padded outputs and its final states h_n, concatenated over the directions."""
     torch.manual_seed(seed)
@@ -772,7 +772,7 @@ def char_windows(ids, length):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "char_windows_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "char_windows_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 _chars = sorted(set("Mr. Darcy!"))
 inputs, targets = char_windows(np.array([_chars.index(c) for c in "Mr. Darcy!"]), 3)
 check_shape(inputs, (3, 3), name="the inputs of 'Mr. Darcy!' in windows of 3")

@@ -140,7 +140,7 @@ def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "gru_step_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "gru_step_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_from_scratch(gru_step, [keras.layers.GRU, keras.layers.GRUCell, keras.layers.RNN], name="gru_step",
                    allowed="use matrix products, tf.sigmoid and tf.tanh")
 rng = np.random.default_rng(0)
@@ -386,7 +386,7 @@ def count_rnn_params(kind, input_size, hidden_size, num_layers=1, bidirectional=
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "count_rnn_params_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "count_rnn_params_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_from_scratch(count_rnn_params, [keras.layers.RNN, keras.layers.SimpleRNNCell, keras.layers.GRUCell,
                                       keras.layers.LSTMCell, keras.layers.Bidirectional],
                    name="count_rnn_params", allowed="compute the count with the formulas above, without building a layer")
@@ -541,7 +541,7 @@ def last_valid_state(outputs, lengths, bidirectional=False):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "last_valid_state_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "last_valid_state_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 def _masked_gru(x, lengths, hidden, bidirectional, seed=0, num_layers=1):
     """A masked (stacked, bidirectional) GRU's outputs and its final states, concatenated over the directions."""
     mask = tf.constant(np.arange(x.shape[1])[None, :] < np.asarray(lengths)[:, None])
@@ -808,7 +808,7 @@ def char_windows(ids, length):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "char_windows_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "char_windows_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 _chars = sorted(set("Mr. Darcy!"))
 inputs, targets = char_windows(np.array([_chars.index(c) for c in "Mr. Darcy!"]), 3)
 check_shape(inputs, (3, 3), name="the inputs of 'Mr. Darcy!' in windows of 3")

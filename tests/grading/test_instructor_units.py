@@ -340,3 +340,23 @@ def test_rebinding_is_refused_only_where_a_later_test_reads_the_value():
     forged = notebook("data = [3]\ndef total(v):\n    return v[0]")
     found = precheck.neutralise("lesson", forged, reference)
     assert len(found) == 1 and "rebinds data" in found[0], found
+
+
+def test_pickles_may_name_listed_data_classes_and_public_names_of_listed_modules_only():
+    from course_utils.instructor.audit import allowed_pickle
+
+    allowed = [("numpy", "ndarray"), ("torch", "float32"), ("torch._utils", "_rebuild_tensor_v2"),
+               ("numpy.dtypes", "Float64DType"), ("collections", "OrderedDict")]
+    refused = [("os", "system"), ("torch", "_C"), ("torch", "hub.load"), ("torch._utils", "_import_dotted_name"),
+               ("numpy", "load"), ("builtins", "eval"), ("numpy.dtypes", "_x")]
+    assert [allowed_pickle(m, n) for m, n in allowed] == [True] * len(allowed)
+    assert [allowed_pickle(m, n) for m, n in refused] == [False] * len(refused)
+
+
+def test_library_files_are_judged_after_resolving_dots():
+    from course_utils.instructor.audit import in_library
+
+    libraries = ("/venv/lib/python3.11/site-packages/",)
+    assert in_library("/venv/lib/python3.11/site-packages/numpy/core.py", libraries)
+    assert not in_library("/venv/lib/python3.11/site-packages/../../../../tmp/evil.py", libraries)
+    assert not in_library("/venv/lib/python3.11/site-packages-evil/x.py", libraries)

@@ -1,0 +1,575 @@
+"""Verdicts decided where the student's code never ran: the grader's own run of a test cell.
+
+A test cell that the lesson marks ``course={"judged": true}`` (its answers take and return data:
+arrays, tensors, numbers, strings, and tuples, lists and dicts of them) is run **in the grader's
+process**, not in the student's kernel: its inputs and references are computed here, and each
+call of an answer function (``conv2d(x, w)``) crosses to the student's kernel as data only
+(:func:`encode`: an ``.npz`` with ``allow_pickle=False``; the kernel runs the function and sends
+its result back the same way). Whatever the student's code does in its own process (patching
+the checks, reaching the kernel's key, reading the test's ``expected`` from the notebook's
+globals), the comparison happens here, on values it cannot change after the fact. The student's
+kernel still runs the cell's static checks (``check_from_scratch``: they read the answer's code)
+as a guarded test (:mod:`.guard`), and nothing else of the cell: the references never enter it.
+
+Cells whose answers build objects (models, layers) stay in-process (:mod:`.guard`, :mod:`.audit`).
+"""
+from __future__ import annotations
+
+import ast
+import base64
+import builtins
+import contextlib
+import io
+import json
+import sys
+import threading
+import time
+import traceback
+import zipfile
+
+import numpy as np
+
+from course_utils.instructor.guard import CALL, META, MIME_CALL, request_mac
+
+JUDGED = "judged"            # the lesson's test-cell metadata: {"course": {"judged": true}}
+LESSON_META = "course"
+MAX_BYTES = 64 << 20         # a payload larger than this is refused, either way
+MAX_DEPTH = 32               # nesting of tuples, lists and dicts
+MAX_NODES = 200_000          # values in one payload (numbers, strings, arrays, containers)
+MAX_TREE_BYTES = 4 << 20     # the structure's JSON (arrays are apart)
+STATIC_CHECKS = {"check_from_scratch"}  # what of a judged cell still runs in the student's kernel
+KERNEL_PLACEHOLDER = "# the grader runs this test itself, calling your functions (course_utils.instructor.judge)"
+# exceptions an answer may raise that the test sees as themselves (anything else: AnswerError)
+KNOWN_ERRORS = {e.__name__: e for e in (ValueError, TypeError, AssertionError, IndexError, KeyError, RuntimeError,
+                                        NotImplementedError, ZeroDivisionError, ArithmeticError, LookupError,
+                                        AttributeError, NameError, OverflowError, FloatingPointError)}
+
+
+class AnswerError(RuntimeError):
+    """The student's function raised (in its kernel) something the test cannot see as itself."""
+
+
+class NotData(TypeError):
+    """A value that cannot cross between the processes: not an array, number, string or container of them."""
+
+
+# -- the data that crosses ------------------------------------------------------------------------
+def _framework(value) -> str | None:
+    module = type(value).__module__ or ""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        return "torch"
+    if module.startswith(("tensorflow", "keras", "tf_keras")) and hasattr(value, "numpy") and hasattr(value, "dtype"):
+        return "tf"
+    return None
+
+
+def _plain_key(key) -> bool:
+    """Keys a dict may cross with: strings and small integers (hashes that cannot be made to collide)."""
+    return type(key) is str or (type(key) is int and abs(key) < 2**31)
+
+
+def encode(value) -> str:
+    """``value`` as text: an ``.npz`` (arrays, and the structure as JSON) in base64."""
+    arrays: list[np.ndarray] = []
+
+    def node(v, depth=0):
+        if depth > MAX_DEPTH:
+            raise NotData(f"nested deeper than {MAX_DEPTH} levels")
+        if v is None or isinstance(v, (bool, str)) or type(v) in (int, float):
+            return v
+        if isinstance(v, int):  # an int subclass (IntEnum): its value
+            return int(v)
+        if isinstance(v, float):
+            return float(v)
+        if isinstance(v, complex):
+            return {"complex": [v.real, v.imag]}
+        if isinstance(v, np.generic):
+            arrays.append(np.asarray(v))
+            return {"array": len(arrays) - 1, "kind": "numpy scalar"}
+        if isinstance(v, np.ndarray):
+            if v.dtype.hasobject:
+                raise NotData("a numpy array of Python objects")
+            arrays.append(np.ascontiguousarray(v))
+            return {"array": len(arrays) - 1, "kind": "numpy"}
+        if isinstance(v, np.dtype):
+            return {"dtype": str(v), "kind": "numpy"}
+        kind = _framework(v)
+        if kind == "torch":
+            t = v.detach().cpu().resolve_conj().resolve_neg()
+            found = {"array": len(arrays), "kind": "torch", "grad": bool(v.requires_grad)}
+            if t.dtype in (sys.modules["torch"].bfloat16,):  # no numpy dtype: sent as float32, exactly
+                found["kind"], t = "torch bfloat16", t.float()
+            arrays.append(t.numpy())
+            return found
+        if kind == "tf":
+            arrays.append(np.asarray(v.numpy()))
+            if not (hasattr(v, "assign") and callable(v.assign)):
+                return {"array": len(arrays) - 1, "kind": "tf"}
+            keras = type(v).__module__.startswith("keras")  # keras.Variable (`.value` a property) or tf.Variable
+            return {"array": len(arrays) - 1, "kind": "keras variable" if keras else "tf variable"}
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(v, torch.Size):
+            return {"size": [int(d) for d in v]}
+        if torch is not None and isinstance(v, torch.dtype):
+            return {"dtype": str(v).removeprefix("torch."), "kind": "torch"}
+        tf = sys.modules.get("tensorflow")
+        if tf is not None and isinstance(v, tf.dtypes.DType):
+            return {"dtype": v.name, "kind": "tf"}
+        if isinstance(v, tuple):
+            return {"tuple": [node(x, depth + 1) for x in v]}
+        if isinstance(v, list):
+            return {"list": [node(x, depth + 1) for x in v]}
+        if isinstance(v, dict):
+            if not all(_plain_key(k) for k in v):
+                raise NotData("a dict whose keys are not strings or small integers")
+            return {"dict": [[k, node(x, depth + 1)] for k, x in v.items()]}
+        raise NotData(f"{type(v).__module__}.{type(v).__qualname__}")
+
+    tree = json.dumps(node(value)).encode()
+    buffer = io.BytesIO()
+    np.savez(buffer, tree=np.frombuffer(tree, dtype=np.uint8), **{f"a{i}": a for i, a in enumerate(arrays)})
+    data = buffer.getvalue()
+    if len(data) > MAX_BYTES:
+        raise NotData(f"more than {MAX_BYTES >> 20} MB of data")
+    return base64.b64encode(data).decode("ascii")
+
+
+def decode(text) -> object:
+    """The value :func:`encode` wrote; never unpickles anything, whoever wrote ``text``."""
+    if not isinstance(text, str) or len(text) > MAX_BYTES * 4 // 3 + 4:
+        raise NotData("not an encoded value, or too large")
+    data = base64.b64decode(text, validate=True)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise NotData("not an encoded value") from None
+    with archive:  # stored, not deflated: what np.load reads is what was sent
+        members = archive.infolist()
+        tree_size = sum(m.file_size for m in members if m.filename == "tree.npy")
+        if len(members) > MAX_NODES or any(m.compress_type != zipfile.ZIP_STORED for m in members) \
+                or sum(m.file_size for m in members) > MAX_BYTES or tree_size > MAX_TREE_BYTES:
+            raise NotData("an encoded value that is compressed or beyond the limits")
+    with np.load(io.BytesIO(data), allow_pickle=False) as files:
+        arrays = {name: files[name] for name in files.files}
+    tree = json.loads(arrays.pop("tree").tobytes().decode())
+    used, count = set(), [0]
+
+    def value(n, depth=0):
+        count[0] += 1
+        if depth > MAX_DEPTH or count[0] > MAX_NODES:
+            raise NotData(f"nested deeper than {MAX_DEPTH} levels, or more than {MAX_NODES} values")
+        if n is None or isinstance(n, (bool, int, float, str)):
+            return n
+        if not isinstance(n, dict) or len(n) > 3:
+            raise NotData("a malformed value")
+        if "array" in n:
+            name = f"a{int(n['array'])}"
+            if name in used:
+                raise NotData("an array referred to twice")
+            used.add(name)
+            array, kind = arrays[name], n.get("kind")
+            if kind == "numpy":
+                return array
+            if kind == "numpy scalar":
+                return array[()]
+            if kind == "torch":
+                import torch
+                tensor = torch.from_numpy(array.copy())
+                return tensor.requires_grad_(True) if n.get("grad") is True and tensor.is_floating_point() else tensor
+            if kind == "torch bfloat16":
+                import torch
+                tensor = torch.from_numpy(array.astype(np.float32)).to(torch.bfloat16)
+                return tensor.requires_grad_(True) if n.get("grad") is True else tensor
+            if kind == "keras variable":
+                import keras
+                return keras.Variable(array)
+            if kind in ("tf", "tf variable"):
+                import tensorflow as tf
+                return tf.Variable(array) if kind == "tf variable" else tf.constant(array)
+            raise NotData(f"an array of unknown kind {kind!r}")
+        if "dtype" in n:
+            name, kind = str(n["dtype"]), n.get("kind")
+            if kind == "numpy":
+                return np.dtype(name)
+            if kind == "torch":
+                import torch
+                found = getattr(torch, name, None) if name.isidentifier() else None
+                if not isinstance(found, torch.dtype):
+                    raise NotData(f"no torch dtype {name!r}")
+                return found
+            if kind == "tf":
+                import tensorflow as tf
+                return tf.as_dtype(name)
+            raise NotData(f"a dtype of unknown kind {kind!r}")
+        if "complex" in n:
+            real, imag = n["complex"]
+            return complex(float(real), float(imag))
+        if "size" in n:
+            import torch
+            return torch.Size([int(d) for d in n["size"]])
+        if "tuple" in n:
+            return tuple(value(x, depth + 1) for x in n["tuple"])
+        if "list" in n:
+            return [value(x, depth + 1) for x in n["list"]]
+        if "dict" in n:
+            if not all(_plain_key(k) for k, _ in n["dict"]):
+                raise NotData("a dict whose keys are not strings or small integers")
+            return {k: value(x, depth + 1) for k, x in n["dict"]}
+        raise NotData("a malformed value")
+
+    return value(tree)
+
+
+# -- the student's side: run by the grading kernel (:mod:`.guard`) -----------------------------
+def answer_call(user_ns: dict, request: str) -> dict:
+    """Run one call the grader asks for; the display data that carries its result (or its error) back."""
+    try:
+        asked = json.loads(request)
+        name = str(asked["name"])
+        args, kwargs = decode(asked["args"])
+    except Exception as error:  # noqa: BLE001 - a malformed request: say so
+        return {"error": ["NotData", f"the grader's request could not be read: {error}"[:2000]]}
+    function = user_ns.get(name)
+    if function is None:
+        return {"error": ["NameError", f"name {name!r} is not defined: run the cell that defines it"]}
+    try:
+        with _entered(asked.get("context")):
+            result = function(*args, **kwargs)
+    except BaseException as error:  # noqa: BLE001 - the answer's error goes to the test
+        return {"error": [_error_name(error), _text(error)]}
+    try:
+        answer = {"result": encode(result)}
+    except Exception as error:  # noqa: BLE001 - NotData, or a value whose conversion fails
+        return {"error": ["NotData", f"{name} returned {_text(error)}: the grader compares arrays, tensors, numbers, "
+                                     "strings and tuples, lists and dicts of them"]}
+    try:  # what the call did to its arguments, which the test may look at
+        answer["args"] = encode([args, kwargs])
+    except Exception as error:  # noqa: BLE001
+        return {"error": ["NotData", f"{name} changed its arguments into something the grader cannot compare: "
+                                     f"{_text(error)}"]}
+    return answer
+
+
+def _error_name(error: BaseException) -> str:
+    """The first class in the error's ancestry the test can see as itself (a ``ValueError`` subclass: ``ValueError``)."""
+    for cls in type(error).__mro__:
+        if cls.__name__ in KNOWN_ERRORS and cls is KNOWN_ERRORS[cls.__name__]:
+            return cls.__name__
+    return type(error).__name__
+
+
+# -- the test's context around a call (grad mode, a refusal of autograd), applied in the kernel too ------
+def call_context() -> dict:
+    """What of the grader's state around a call the answer must run under as well."""
+    context = {}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        context["grad"] = bool(torch.is_grad_enabled())
+        refusing = sys.modules.get("course_utils.torch")
+        message = refusing.autograd_refused() if refusing is not None else None
+        if message:
+            context["no_autograd"] = str(message)
+    return context
+
+
+def _entered(context) -> contextlib.ExitStack:
+    stack = contextlib.ExitStack()
+    if isinstance(context, dict) and "grad" in context and "torch" in sys.modules:
+        stack.enter_context(sys.modules["torch"].set_grad_enabled(bool(context["grad"])))
+    if isinstance(context, dict) and isinstance(context.get("no_autograd"), str):
+        from course_utils.torch import refuse_autograd
+
+        stack.enter_context(refuse_autograd(context["no_autograd"]))
+    return stack
+
+
+def _text(error) -> str:
+    try:
+        return str(error)[:2000]
+    except Exception:  # noqa: BLE001 - an exception whose __str__ fails
+        return f"<{type(error).__name__}>"
+
+
+# -- the grader's side -----------------------------------------------------------------------------
+def static_part(source: str, used_later=frozenset()) -> str:
+    """What of a judged test cell the student's kernel runs: its imports, the functions and classes it
+    defines that later cells of the notebook use (``used_later``; defining computes nothing), and its
+    static checks of the answer's code (:data:`STATIC_CHECKS`) with the statements that make what
+    they use. Never a reference value: that is computed in the grader only."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return KERNEL_PLACEHOLDER
+    checks = [s for s in body if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in STATIC_CHECKS
+                                     for n in ast.walk(s))]
+    definitions = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    keep = {id(s) for s in checks} | {id(s) for s in body if isinstance(s, (ast.Import, ast.ImportFrom))
+                                      or (isinstance(s, definitions) and s.name in used_later)}
+    needed = {n.id for s in checks for n in ast.walk(s) if isinstance(n, ast.Name)}  # what a definition uses runs later, if ever
+    grew = True
+    while grew:  # the statements that make the names the checks use, and the names those use
+        grew = False
+        for s in body:
+            if id(s) not in keep and not isinstance(s, definitions) and _defined(s) & needed:
+                keep.add(id(s))
+                needed |= {n.id for n in ast.walk(s) if isinstance(n, ast.Name)}
+                grew = True
+    kept = "\n".join(ast.unparse(s) for s in body if id(s) in keep)
+    return kept or KERNEL_PLACEHOLDER
+
+
+def names_used_after(sources: list[str]) -> list[set[str]]:
+    """For each cell, the names the cells after it read (cells that do not parse read nothing)."""
+    after, ahead = [set() for _ in sources], set()
+    for index in range(len(sources) - 1, -1, -1):
+        after[index] = set(ahead)
+        try:
+            ahead |= {n.id for n in ast.walk(ast.parse(sources[index])) if isinstance(n, ast.Name)}
+        except SyntaxError:
+            pass
+    return after
+
+
+def _defined(statement) -> set[str]:
+    """The names a statement binds or changes anywhere in it (``x = ...``, ``x += ...``, ``x.append(...)``)."""
+    found = set()
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
+                and node.func.attr in ("append", "extend", "insert", "update", "add", "setdefault"):
+            found.add(node.func.value.id)
+    return found
+
+
+class Remote:
+    """An answer function of the student's kernel, as the judged test calls it: data in, data out."""
+
+    def __init__(self, name: str, link: KernelLink):
+        self.__name__ = self.__qualname__ = name
+        self._link = link
+
+    def __call__(self, *args, **kwargs):
+        return self._link.call(self.__name__, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<the student's {self.__name__}, called in their kernel>"
+
+
+_GRADING = threading.local()  # set while the grader runs a judged test (never in the student's kernel)
+
+
+def is_remote(value) -> bool:
+    """An answer as the grader's own run of a judged test sees it (there, static checks are the kernel's)."""
+    return type(value) is Remote and getattr(_GRADING, "on", False)
+
+
+@contextlib.contextmanager
+def grading():
+    """The grader's run of a judged test: :func:`is_remote` holds for its answers."""
+    _GRADING.on = True
+    try:
+        yield
+    finally:
+        _GRADING.on = False
+
+
+class KernelLink:
+    """A second connection to the student's kernel (plain zmq, beside nbclient's), for the calls."""
+
+    def __init__(self, info: dict, key: bytes, timeout: float):
+        import zmq
+        from jupyter_client.session import Session
+
+        self.key, self.timeout, self.cell = key, timeout, ""
+        self.deadline = float("inf")  # the running test cell's: all its calls share the cell's time limit
+        self.session = Session(key=info["key"], signature_scheme=info.get("signature_scheme", "hmac-sha256"))
+        self.context = zmq.Context()
+        sep = ":" if info.get("transport", "tcp") == "tcp" else "-"
+        url = f"{info.get('transport', 'tcp')}://{info['ip']}{sep}"
+        self.shell = self.context.socket(zmq.DEALER)
+        self.shell.linger = 0
+        self.shell.connect(f"{url}{info['shell_port']}")
+        self.iopub = self.context.socket(zmq.SUB)
+        self.iopub.linger = 0
+        self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
+        for socket in (self.shell, self.iopub):  # a larger message is dropped: the call then fails in time
+            socket.setsockopt(zmq.MAXMSGSIZE, 4 * MAX_BYTES)
+        self.iopub.connect(f"{url}{info['iopub_port']}")
+        self._ready = False
+        self.printed: list[str] = []  # what the answers printed during this cell's calls (shown in the cell)
+
+    def close(self) -> None:
+        self.iopub.close()
+        self.shell.close()
+        self.context.term()
+
+    def _wait_ready(self) -> None:
+        """A SUB socket misses what is published before it has joined: ask until the kernel's status arrives."""
+        deadline = time.monotonic() + 30
+        while not self._ready and time.monotonic() < deadline:
+            msg = self.session.msg("kernel_info_request", {})
+            self.session.send(self.shell, msg)
+            self._exchange(msg["header"]["msg_id"], time.monotonic() + 1.0, ready_check=True)
+
+    def _exchange(self, msg_id: str, deadline: float, ready_check: bool = False):
+        import zmq
+
+        poller = zmq.Poller()
+        poller.register(self.shell, zmq.POLLIN)
+        poller.register(self.iopub, zmq.POLLIN)
+        answer, replied, idle = None, False, False
+        while not (replied and idle):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if ready_check:
+                    return None
+                raise TimeoutError(f"your kernel did not answer within the test's {self.timeout:.0f} s")
+            for socket, _ in poller.poll(left * 1000):
+                _, msg = self.session.recv(socket, mode=zmq.NOBLOCK)
+                if not msg or (msg.get("parent_header") or {}).get("msg_id") != msg_id:
+                    continue
+                if socket is self.shell:
+                    replied = True
+                elif msg["msg_type"] == "status":
+                    self._ready = True
+                    idle = msg["content"].get("execution_state") == "idle"
+                elif msg["msg_type"] == "stream" and sum(map(len, self.printed)) < 4000:
+                    self.printed.append(str((msg.get("content") or {}).get("text", ""))[:4000])
+                elif msg["msg_type"] == "display_data" and answer is None:
+                    data = (msg.get("content") or {}).get("data") or {}
+                    found = data.get(MIME_CALL)
+                    if isinstance(found, dict) and found.get("call") == msg_id:
+                        answer = found
+        return answer
+
+    def call(self, name: str, args, kwargs):
+        self._wait_ready()
+        content = {"code": call_request(name, args, kwargs), "silent": False, "store_history": False,
+                   "user_expressions": {}, "allow_stdin": False, "stop_on_error": False}
+        msg = self.session.msg("execute_request", content)
+        msg_id = msg["header"]["msg_id"]
+        msg["metadata"] = {META: {"role": CALL, "cell": self.cell,
+                                  "mac": request_mac(self.key, msg_id, CALL, self.cell)}}
+        self.session.send(self.shell, msg)
+        return call_result(name, self._exchange(msg_id, min(self.deadline, time.monotonic() + self.timeout)), args, kwargs)
+
+
+def call_request(name: str, args, kwargs) -> str:
+    """The text of a call the kernel runs with :func:`answer_call`."""
+    try:
+        payload = encode([list(args), dict(kwargs)])
+    except NotData as error:
+        raise NotData(f"the test passes {error} to {name}: this test cannot be judged outside the kernel") from None
+    return json.dumps({"name": name, "args": payload, "context": call_context()})
+
+
+def call_result(name: str, answer, args=(), kwargs=None):
+    """The value an :func:`answer_call` answer carries, or the answer's error raised here; what the
+    call changed in its arguments (arrays, tensors, variables, lists, dicts) is changed in ``args``
+    and ``kwargs`` too, as if the function had run here."""
+    if not isinstance(answer, dict):
+        raise AnswerError(f"{name}: the student's kernel sent no result")
+    if "error" in answer:
+        ename, evalue = (list(answer["error"]) + ["", ""])[:2]
+        known = KNOWN_ERRORS.get(str(ename))
+        raise known(str(evalue)) if known else AnswerError(f"{ename}: {evalue}")
+    result = decode(answer.get("result"))
+    if "args" in answer:
+        write_back([list(args), dict(kwargs or {})], decode(answer["args"]))
+    return result
+
+
+def call_without_kernel(namespace: dict, name: str, args, kwargs):
+    """The same crossing with the answer's functions in ``namespace`` of this process, for the lessons' tests
+    (tests/harness.py): the call runs in another thread, so the test's grad mode and torch function modes
+    reach it only through the request, as in a kernel."""
+    request, answer = call_request(name, args, kwargs), {}
+    worker = threading.Thread(target=lambda: answer.update(answer_call(namespace, request)))
+    worker.start()
+    worker.join()
+    return call_result(name, answer, args, kwargs)
+
+
+def write_back(original, changed, depth=0) -> None:
+    """Change ``original`` in place where ``changed`` (its copy after the call) differs."""
+    if depth > MAX_DEPTH:
+        return
+    if isinstance(original, list) and isinstance(changed, list):
+        if len(original) != len(changed):
+            original[:] = changed
+            return
+        for o, c in zip(original, changed):
+            write_back(o, c, depth + 1)
+    elif isinstance(original, tuple) and isinstance(changed, tuple):
+        for o, c in zip(original, changed):
+            write_back(o, c, depth + 1)
+    elif isinstance(original, dict) and isinstance(changed, dict):
+        for key in list(original):
+            if key in changed:
+                write_back(original[key], changed[key], depth + 1)
+    elif isinstance(original, np.ndarray) and isinstance(changed, np.ndarray):
+        if original.shape == changed.shape and original.dtype == changed.dtype and original.flags.writeable \
+                and original.tobytes() != changed.tobytes():
+            np.copyto(original, changed)
+    elif _framework(original) == "torch" and _framework(changed) == "torch":
+        import torch
+
+        before = original.detach().cpu().numpy()
+        after = changed.detach().numpy()
+        if before.shape == after.shape and before.dtype == after.dtype and before.tobytes() != after.tobytes():
+            with torch.no_grad():
+                original.copy_(changed.to(original.device))
+    elif _framework(original) == "tf" and hasattr(original, "assign") and _framework(changed) == "tf":
+        before, after = np.asarray(original.numpy()), np.asarray(changed.numpy())
+        if before.shape == after.shape and before.dtype == after.dtype and before.tobytes() != after.tobytes():
+            original.assign(after)
+
+
+class Judge:
+    """The grader's namespace for one notebook: its set-up cell, then its judged test cells."""
+
+    def __init__(self, setup: str, answers: list[str]):
+        self.link: KernelLink | None = None  # attached once the student's kernel runs
+        self.namespace = {"__name__": "__main__", "__builtins__": builtins}
+        self._setup_error: BaseException | None = None
+        self._answers = [a for a in answers if isinstance(a, str) and a.isidentifier()]
+        self._thread = threading.Thread(target=self._set_up, args=(setup,), daemon=True)
+        self._thread.start()  # imports overlap with the student's kernel running the notebook
+
+    def _set_up(self, setup: str) -> None:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(setup, "<set-up>", "exec"), self.namespace)  # noqa: S102 - the release's own cell
+        except BaseException as error:  # noqa: BLE001 - reported with the first judged test
+            self._setup_error = error
+
+    def run(self, cell_id: str, source: str) -> tuple[str, dict | None]:
+        """Run one judged test cell: (what it printed, an error output or None)."""
+        self._thread.join()
+        if self._setup_error is not None:
+            return "", _error_output(RuntimeError(f"the grader's set-up failed: {_text(self._setup_error)}"))
+        if self.link is None:
+            return "", _error_output(RuntimeError("the grader has no connection to your kernel"))
+        for name in self._answers:
+            self.namespace[name] = Remote(name, self.link)
+        self.link.cell, self.link.deadline, self.link.printed = cell_id, time.monotonic() + self.link.timeout, []
+        printed, error = io.StringIO(), None
+        try:
+            with contextlib.redirect_stdout(printed), grading():
+                exec(compile(source, f"<test {cell_id}>", "exec"), self.namespace)  # noqa: S102 - the release's test
+        except Exception as failure:  # noqa: BLE001 - the test's failure is the verdict
+            error = _error_output(failure)
+        return "".join(self.link.printed)[:4000] + printed.getvalue(), error
+
+
+def _error_output(error: BaseException) -> dict:
+    ename, evalue = type(error).__name__, _text(error)
+    lines = traceback.format_exception_only(type(error), error)
+    return {"output_type": "error", "ename": ename, "evalue": evalue,
+            "traceback": ["[grader] this test ran in the grader, calling your functions in your kernel with data:",
+                          *(line.rstrip("\n")[:2000] for line in lines[-5:])]}
+

@@ -1,0 +1,287 @@
+"""Judged test cells (course_utils.instructor.judge): run by the grader, calling the answers in the kernel with data.
+
+Each notebook is executed as the grader executes it (``BoundedExecute``, roles as the pre-check
+marks them, the judge's plan in the notebook's metadata). A judged test's references never enter
+the student's kernel, and its verdict holds even against a kernel that forges every in-process
+verdict (tests/fixtures/grading/forging_kernel.py).
+"""
+import base64
+import io
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from course_utils.instructor import judge
+from course_utils.instructor.execute import BoundedExecute
+from course_utils.instructor.guard import META, STUDENT, TEST, TRUSTED
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "grading"
+SETUP = "import numpy as np\nfrom course_utils.checks import check_close\nfrom course_utils.guards import check_from_scratch"
+TEST_NORMALISE = """\
+check_from_scratch(normalise, [np.linalg.norm], name="normalise")
+rng = np.random.default_rng(0)
+x = rng.normal(size=(4, 3))
+expected = x / np.sqrt((x ** 2).sum(axis=1, keepdims=True))
+check_close(normalise(x.copy()), expected, name="normalise")
+"""
+RIGHT = "def normalise(x):\n    return x / np.sqrt((x * x).sum(axis=1, keepdims=True))"
+TEST_SCALE = "check_close(scale(np.ones(3), 2.0), np.full(3, 2.0), name='scale')"
+
+
+def notebook(answer: str, judged=True, test=TEST_NORMALISE, answers=("normalise",)):
+    cells = [new_code_cell(SETUP), new_code_cell(answer), new_code_cell(test)]
+    for cell, role in zip(cells, (TRUSTED, STUDENT, TEST)):
+        cell.metadata[META] = {"role": role}
+    if judged:
+        cells[2].metadata[META][judge.JUDGED] = True
+    return new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        META: {"judge": {"setup": SETUP, "answers": list(answers)}}})
+
+
+@pytest.fixture
+def kernels(tmp_path, monkeypatch):
+    """The grading kernel, and a kernel that forges every in-process verdict."""
+    for name, argv in (("guarded", ["-m", "course_utils.instructor.guard"]),
+                       ("forging", [str(FIXTURES / "forging_kernel.py")])):
+        folder = tmp_path / "kernels" / name
+        folder.mkdir(parents=True)
+        (folder / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-P", *argv, "-f", "{connection_file}"], "display_name": name, "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    return tmp_path
+
+
+def run(nb, kernel="guarded", timeout=60):
+    executor = BoundedExecute(kernel_name=kernel, timeout=timeout, allow_errors=True, interrupt_on_timeout=True)
+    executor.preprocess(nb, {"metadata": {"path": "."}})
+    return nb
+
+
+def errors(cell):
+    return [f"{out.ename}: {out.evalue}" for out in cell.outputs if out.output_type == "error"]
+
+
+def test_a_right_answer_passes_a_judged_test_and_the_plan_leaves_the_notebook(kernels):
+    nb = run(notebook(RIGHT))
+    assert [errors(c) for c in nb.cells] == [[], [], []]
+    assert META not in nb.metadata
+
+
+def test_a_wrong_answer_fails_a_judged_test(kernels):
+    nb = run(notebook("def normalise(x):\n    return x / np.abs(x).sum(axis=1, keepdims=True)"))
+    assert any("normalise" in e for e in errors(nb.cells[2])), nb.cells[2].outputs
+
+
+def test_the_tests_reference_never_enters_the_kernel(kernels):
+    """An answer returning the test's own ``expected`` passes an in-process test, not a judged one."""
+    cheat = "def normalise(x):\n    return expected.copy()"
+    assert errors(run(notebook(cheat, judged=False)).cells[2]) == []  # the hole the judge closes
+    assert any("NameError" in e and "expected" in e for e in errors(run(notebook(cheat)).cells[2]))
+
+
+def test_a_kernel_that_forges_every_in_process_verdict_cannot_pass_a_judged_test(kernels):
+    wrong = "def normalise(x):\n    return x * 0"
+    assert errors(run(notebook(wrong, judged=False), kernel="forging").cells[2]) == []  # forged in-process
+    assert any("normalise" in e for e in errors(run(notebook(wrong), kernel="forging").cells[2]))
+    assert errors(run(notebook(RIGHT), kernel="forging").cells[2]) == []
+
+
+def test_the_static_checks_still_run_in_the_kernel(kernels):
+    nb = run(notebook("def normalise(x):\n    return x / np.linalg.norm(x, axis=1, keepdims=True)"))
+    assert any("from scratch" in e and "norm" in e for e in errors(nb.cells[2])), nb.cells[2].outputs
+
+
+def test_an_answers_error_reaches_the_test_as_itself(kernels):
+    test = "try:\n    scale(np.ones(3), -1.0)\nexcept ValueError as e:\n    assert 'negative' in str(e)\nelse:\n" \
+           "    raise AssertionError('scale should refuse a negative factor')"
+    answer = "def scale(x, k):\n    if k < 0:\n        raise ValueError('a negative factor')\n    return x * k"
+    assert errors(run(notebook(answer, test=test, answers=("scale",))).cells[2]) == []
+    nb = run(notebook("def scale(x, k):\n    return x * k", test=test, answers=("scale",)))
+    assert any("should refuse" in e for e in errors(nb.cells[2]))
+
+
+def test_an_answer_returning_an_object_fails_with_a_message(kernels):
+    nb = run(notebook("def scale(x, k):\n    return object()", test=TEST_SCALE, answers=("scale",)))
+    assert any("NotData" in e and "arrays" in e for e in errors(nb.cells[2])), nb.cells[2].outputs
+
+
+def test_an_answer_that_never_returns_fails_in_time_and_the_kernel_goes_on(kernels):
+    nb = notebook("import time\ndef scale(x, k):\n    time.sleep(600)", test=TEST_SCALE, answers=("scale",))
+    nb.cells.append(new_code_cell("assert 1 + 1 == 2"))
+    nb.cells[3].metadata[META] = {"role": TEST}
+    run(nb, timeout=5)
+    assert any("TimeoutError" in e for e in errors(nb.cells[2]))
+    assert errors(nb.cells[3]) == []
+
+
+@pytest.mark.parametrize("value", [
+    np.arange(6, dtype=np.float32).reshape(2, 3), np.int64(3), np.float16(1.5), 3, 2.5, -0.0, float("inf"), True, None,
+    "text", 1 + 2j, (1, (2.0, "a")), [np.zeros(0), [None]], {"a": 1, 2: np.ones((1, 1), dtype=bool)}, np.dtype("int8")])
+def test_data_crosses_unchanged(value):
+    got = judge.decode(judge.encode(value))
+    assert type(got) is type(value)
+    assert repr(got) == repr(value)
+
+
+def test_tensors_cross_with_their_framework_and_dtype():
+    torch = pytest.importorskip("torch")
+    x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    got = judge.decode(judge.encode({"x": x, "size": x.shape, "dtype": torch.int16}))
+    assert isinstance(got["x"], torch.Tensor) and got["x"].dtype == torch.float64 and torch.equal(got["x"], x.detach())
+    assert got["size"] == torch.Size([2, 3]) and isinstance(got["size"], torch.Size) and got["dtype"] is torch.int16
+
+
+@pytest.mark.parametrize("value", [object(), np.array([object()], dtype=object), print, sys, [1, {2: lambda: 3}]])
+def test_what_is_not_data_does_not_cross(value):
+    with pytest.raises(judge.NotData):
+        judge.encode(value)
+
+
+def test_a_pickle_or_an_object_array_is_never_loaded():
+    with pytest.raises(judge.NotData):
+        judge.decode(base64.b64encode(pickle.dumps([1])).decode())
+    buffer = io.BytesIO()
+    np.savez(buffer, tree=np.frombuffer(b'{"array": 0, "kind": "numpy"}', dtype=np.uint8),
+             a0=np.array([object()], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        judge.decode(base64.b64encode(buffer.getvalue()).decode())
+    for tree in (b'{"array": 0, "kind": "pickle"}', b'{"dtype": "__class__", "kind": "torch"}', b'{"eval": "1"}'):
+        buffer = io.BytesIO()
+        np.savez(buffer, tree=np.frombuffer(tree, dtype=np.uint8), a0=np.zeros(1))
+        with pytest.raises(judge.NotData):
+            judge.decode(base64.b64encode(buffer.getvalue()).decode())
+
+
+def test_the_kernel_runs_only_the_static_checks_and_what_they_name():
+    part = judge.static_part(TEST_NORMALISE + "FORBIDDEN = [np.linalg.svd]\ncheck_from_scratch(normalise, FORBIDDEN)\n")
+    assert "check_from_scratch(normalise, [np.linalg.norm]" in part and "FORBIDDEN = [np.linalg.svd]" in part
+    assert "expected" not in part and "rng" not in part
+    assert judge.static_part(TEST_SCALE) == judge.KERNEL_PLACEHOLDER
+    helper = "def _reference(x):\n    return x\ndef shown(x):\n    return x\n" + TEST_SCALE
+    assert "def shown" in judge.static_part(helper, {"shown"}) and "_reference" not in judge.static_part(helper, {"shown"})
+
+
+def call(namespace, name, *args, **kwargs):
+    """One call as the judge makes it, without a kernel (course_utils.instructor.judge.call_without_kernel)."""
+    return judge.call_without_kernel(namespace, name, args, kwargs)
+
+
+def test_what_a_call_changes_in_its_arguments_is_changed_for_the_test_too():
+    namespace = {}
+    exec("def scale_(x, k):\n    x *= k\n    return None\ndef grow(xs):\n    xs.append(len(xs))\n"
+         "def same(x):\n    return x", namespace)
+    x, xs = np.ones(3), [1.0]
+    assert call(namespace, "scale_", x, 2.0) is None and x.tolist() == [2.0, 2.0, 2.0]
+    call(namespace, "grow", xs)
+    assert xs == [1.0, 1]
+    y = np.arange(3.0)
+    assert call(namespace, "same", y) is not y and y.tolist() == [0.0, 1.0, 2.0]  # unchanged: left alone
+
+
+def test_torch_arguments_keep_requires_grad_so_an_in_place_change_fails_as_in_the_kernel():
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec("def zero_(w):\n    w.zero_()\n    return w", namespace)
+    weight = torch.nn.Parameter(torch.ones(2))
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        call(namespace, "zero_", weight)
+    plain = torch.ones(2)
+    call(namespace, "zero_", plain)
+    assert plain.tolist() == [0.0, 0.0]
+
+
+def test_tensorflow_variables_arrive_as_variables_and_their_changes_come_back():
+    tf = pytest.importorskip("tensorflow")
+    namespace = {}
+    exec("def zero(v, t):\n    v.assign(v * 0)\n    return t * 2", namespace)
+    variable = tf.Variable([1.0, 2.0])
+    out = call(namespace, "zero", variable, tf.constant([3.0]))
+    assert isinstance(out, tf.Tensor) and out.numpy().tolist() == [6.0]
+    assert variable.numpy().tolist() == [0.0, 0.0]
+    keras = pytest.importorskip("keras")
+    exec("def value_of(v):\n    out = v.value * 1\n    v.assign(v * 0)\n    return out", namespace)  # a property in Keras
+    weights = keras.Variable([1.0, 2.0])
+    assert call(namespace, "value_of", weights).numpy().tolist() == [1.0, 2.0]
+    assert weights.numpy().tolist() == [0.0, 0.0]
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated():
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("tree.npy", b"")
+        archive.writestr("a0.npy", bytes(judge.MAX_BYTES * 3))  # 192 MB of zeros, a few hundred KB compressed
+    with pytest.raises(judge.NotData, match="compressed"):
+        judge.decode(base64.b64encode(buffer.getvalue()).decode())
+
+
+def test_what_the_answer_prints_in_a_judged_test_is_shown_in_the_cell(kernels):
+    nb = run(notebook("def scale(x, k):\n    print('scaling by', k)\n    return x * k", test=TEST_SCALE, answers=("scale",)))
+    shown = "".join(out.get("text", "") for out in nb.cells[2].outputs if out.output_type == "stream")
+    assert "scaling by 2.0" in shown and errors(nb.cells[2]) == []
+
+
+def stored(tree: bytes, **arrays) -> str:
+    buffer = io.BytesIO()
+    np.savez(buffer, tree=np.frombuffer(tree, dtype=np.uint8), **arrays)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_what_could_make_the_grader_slow_or_large_is_refused():
+    colliding = {k * (2**61 - 1): 0 for k in range(1, 4)}  # one hash for every key
+    with pytest.raises(judge.NotData, match="keys"):
+        judge.encode(colliding)
+    with pytest.raises(judge.NotData, match="keys"):
+        judge.decode(stored(json.dumps({"dict": [[2**61 - 1, 0], [2 * (2**61 - 1), 0]]}).encode()))
+    with pytest.raises(judge.NotData, match="twice"):  # one array, many references: many copies
+        judge.decode(stored(b'{"list": [{"array": 0, "kind": "torch"}, {"array": 0, "kind": "torch"}]}', a0=np.zeros(3)))
+    with pytest.raises(judge.NotData, match="more than"):
+        judge.decode(stored(json.dumps({"list": [{"list": []}] * (judge.MAX_NODES + 1)}).encode()))
+
+
+def test_an_answers_error_keeps_the_known_class_it_derives_from():
+    namespace = {}
+    exec("class ModeError(ValueError):\n    pass\ndef pick(mode):\n    raise ModeError('unknown mode')", namespace)
+    with pytest.raises(ValueError, match="unknown mode"):
+        call(namespace, "pick", "x")
+
+
+def test_a_result_or_argument_that_cannot_cross_fails_the_call_with_a_message():
+    namespace = {}
+    exec("class Odd(tuple):\n    def __iter__(self):\n        raise RuntimeError('no')\n"
+         "def odd():\n    return Odd()\ndef spoil(xs):\n    xs.append(object())\n    return 0", namespace)
+    with pytest.raises(judge.AnswerError, match="NotData"):
+        call(namespace, "odd")
+    with pytest.raises(judge.AnswerError, match="changed its arguments"):
+        call(namespace, "spoil", [1.0])
+
+
+def test_bfloat16_crosses_exactly():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([1.5, -2.25, 3.0], dtype=torch.bfloat16)
+    got = judge.decode(judge.encode(x))
+    assert got.dtype == torch.bfloat16 and torch.equal(got, x)
+
+
+def test_the_tests_grad_mode_and_refusal_of_autograd_reach_the_answer():
+    torch = pytest.importorskip("torch")
+    from course_utils import torch as cu
+
+    namespace = {}
+    exec("import torch\ndef grad_on():\n    return torch.is_grad_enabled()\n"
+         "def by_autograd(x):\n    x = x.clone().requires_grad_(True)\n    (x * x).sum().backward()\n"
+         "    return x.grad", namespace)
+    with torch.no_grad():
+        assert call(namespace, "grad_on") is False
+    assert call(namespace, "grad_on") is True
+    assert call(namespace, "by_autograd", torch.ones(2)).tolist() == [2.0, 2.0]
+    with cu.refuse_autograd("by hand, please"), pytest.raises(AssertionError, match="by hand, please"):
+        call(namespace, "by_autograd", torch.ones(2))
