@@ -27,8 +27,6 @@ import time
 import traceback
 import zipfile
 
-import numpy as np
-
 from course_utils.instructor.guard import CALL, META, MIME_CALL, request_mac
 
 JUDGED = "judged"            # the lesson's test-cell metadata: {"course": {"judged": true}}
@@ -37,6 +35,7 @@ MAX_BYTES = 64 << 20         # a payload larger than this is refused, either way
 MAX_DEPTH = 32               # nesting of tuples, lists and dicts
 MAX_NODES = 200_000          # values in one payload (numbers, strings, arrays, containers)
 MAX_TREE_BYTES = 4 << 20     # the structure's JSON (arrays are apart)
+JSON_PREFIX = "json:"        # a value without arrays: its JSON (no numpy needed on either side)
 STATIC_CHECKS = {"check_from_scratch"}  # what of a judged cell still runs in the student's kernel
 KERNEL_PLACEHOLDER = "# the grader runs this test itself, calling your functions (course_utils.instructor.judge)"
 # exceptions an answer may raise that the test sees as themselves (anything else: AnswerError)
@@ -71,7 +70,8 @@ def _plain_key(key) -> bool:
 
 def encode(value) -> str:
     """``value`` as text: an ``.npz`` (arrays, and the structure as JSON) in base64."""
-    arrays: list[np.ndarray] = []
+    arrays: list = []
+    np = sys.modules.get("numpy")  # no numpy imported: no array to send (a framework-free lesson)
 
     def node(v, depth=0):
         if depth > MAX_DEPTH:
@@ -84,15 +84,15 @@ def encode(value) -> str:
             return float(v)
         if isinstance(v, complex):
             return {"complex": [v.real, v.imag]}
-        if isinstance(v, np.generic):
+        if np is not None and isinstance(v, np.generic):
             arrays.append(np.asarray(v))
             return {"array": len(arrays) - 1, "kind": "numpy scalar"}
-        if isinstance(v, np.ndarray):
+        if np is not None and isinstance(v, np.ndarray):
             if v.dtype.hasobject:
                 raise NotData("a numpy array of Python objects")
             arrays.append(np.ascontiguousarray(v))
             return {"array": len(arrays) - 1, "kind": "numpy"}
-        if isinstance(v, np.dtype):
+        if np is not None and isinstance(v, np.dtype):
             return {"dtype": str(v), "kind": "numpy"}
         kind = _framework(v)
         if kind == "torch":
@@ -103,7 +103,7 @@ def encode(value) -> str:
             arrays.append(t.numpy())
             return found
         if kind == "tf":
-            arrays.append(np.asarray(v.numpy()))
+            arrays.append(sys.modules["numpy"].asarray(v.numpy()))
             if not (hasattr(v, "assign") and callable(v.assign)):
                 return {"array": len(arrays) - 1, "kind": "tf"}
             keras = type(v).__module__.startswith("keras")  # keras.Variable (`.value` a property) or tf.Variable
@@ -126,9 +126,13 @@ def encode(value) -> str:
             return {"dict": [[k, node(x, depth + 1)] for k, x in v.items()]}
         raise NotData(f"{type(v).__module__}.{type(v).__qualname__}")
 
-    tree = json.dumps(node(value)).encode()
+    tree = json.dumps(node(value))
+    if not arrays:  # the structure alone, as JSON
+        if len(tree) > MAX_TREE_BYTES:
+            raise NotData(f"more than {MAX_TREE_BYTES >> 20} MB of numbers and strings")
+        return JSON_PREFIX + tree
     buffer = io.BytesIO()
-    np.savez(buffer, tree=np.frombuffer(tree, dtype=np.uint8), **{f"a{i}": a for i, a in enumerate(arrays)})
+    np.savez(buffer, tree=np.frombuffer(tree.encode(), dtype=np.uint8), **{f"a{i}": a for i, a in enumerate(arrays)})
     data = buffer.getvalue()
     if len(data) > MAX_BYTES:
         raise NotData(f"more than {MAX_BYTES >> 20} MB of data")
@@ -139,6 +143,12 @@ def decode(text) -> object:
     """The value :func:`encode` wrote; never unpickles anything, whoever wrote ``text``."""
     if not isinstance(text, str) or len(text) > MAX_BYTES * 4 // 3 + 4:
         raise NotData("not an encoded value, or too large")
+    if text.startswith(JSON_PREFIX):
+        if len(text) > MAX_TREE_BYTES + len(JSON_PREFIX):
+            raise NotData("an encoded value beyond the limits")
+        return _rebuild(json.loads(text[len(JSON_PREFIX):]), {})
+    import numpy as np
+
     data = base64.b64decode(text, validate=True)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -153,6 +163,11 @@ def decode(text) -> object:
     with np.load(io.BytesIO(data), allow_pickle=False) as files:
         arrays = {name: files[name] for name in files.files}
     tree = json.loads(arrays.pop("tree").tobytes().decode())
+    return _rebuild(tree, arrays)
+
+
+def _rebuild(tree, arrays: dict):
+    """The value a decoded structure describes, its arrays taken from ``arrays`` (each at most once)."""
     used, count = set(), [0]
 
     def value(n, depth=0):
@@ -168,6 +183,8 @@ def decode(text) -> object:
             if name in used:
                 raise NotData("an array referred to twice")
             used.add(name)
+            if name not in arrays:
+                raise NotData("a reference to a missing array")
             array, kind = arrays[name], n.get("kind")
             if kind == "numpy":
                 return array
@@ -179,7 +196,7 @@ def decode(text) -> object:
                 return tensor.requires_grad_(True) if n.get("grad") is True and tensor.is_floating_point() else tensor
             if kind == "torch bfloat16":
                 import torch
-                tensor = torch.from_numpy(array.astype(np.float32)).to(torch.bfloat16)
+                tensor = torch.from_numpy(array.astype("float32")).to(torch.bfloat16)
                 return tensor.requires_grad_(True) if n.get("grad") is True else tensor
             if kind == "keras variable":
                 import keras
@@ -191,6 +208,7 @@ def decode(text) -> object:
         if "dtype" in n:
             name, kind = str(n["dtype"]), n.get("kind")
             if kind == "numpy":
+                import numpy as np
                 return np.dtype(name)
             if kind == "torch":
                 import torch
@@ -511,7 +529,9 @@ def write_back(original, changed, depth=0) -> None:
         for key in list(original):
             if key in changed:
                 write_back(original[key], changed[key], depth + 1)
-    elif isinstance(original, np.ndarray) and isinstance(changed, np.ndarray):
+    elif "numpy" in sys.modules and isinstance(original, sys.modules["numpy"].ndarray) \
+            and isinstance(changed, sys.modules["numpy"].ndarray):
+        np = sys.modules["numpy"]
         if original.shape == changed.shape and original.dtype == changed.dtype and original.flags.writeable \
                 and original.tobytes() != changed.tobytes():
             np.copyto(original, changed)
@@ -524,6 +544,7 @@ def write_back(original, changed, depth=0) -> None:
             with torch.no_grad():
                 original.copy_(changed.to(original.device))
     elif _framework(original) == "tf" and hasattr(original, "assign") and _framework(changed) == "tf":
+        np = sys.modules["numpy"]
         before, after = np.asarray(original.numpy()), np.asarray(changed.numpy())
         if before.shape == after.shape and before.dtype == after.dtype and before.tobytes() != after.tobytes():
             original.assign(after)

@@ -40,7 +40,9 @@ ONLY_IN = {
     },
 }
 FUNCTIONS_ONLY_IN = {
-    # function -> (framework that has it, reason); none today
+    # function -> (framework that has it, reason)
+    "refuse_autograd": ("torch", "a torch function mode; TensorFlow's tests refuse GradientTape by reading the code"),
+    "autograd_refused": ("torch", "refuse_autograd's state, which the grader forwards to the kernel"),
 }
 MODULES = {"torch": tu, "tensorflow": tfu}
 
