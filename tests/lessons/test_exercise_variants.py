@@ -4,10 +4,12 @@ For each variant in ``tests/variants/``, the lesson's set-up cell, the variant a
 the exercise's full test cell (hidden tests included) run in one namespace, as nbgrader
 runs them: right answers must pass without writing to stderr, wrong ones must fail.
 """
+import json
+
 import pytest
 
 from course_utils.instructor import authoring
-from tests.harness import FRAMEWORKS, exercises, notebook_cells, run_exercise
+from tests.harness import FRAMEWORKS, ROOT, exercises, notebook_cells, run_exercise
 from tests.variants import Mutation, all_variants
 
 VARIANTS = all_variants()
@@ -48,6 +50,18 @@ def test_every_exercise_has_right_and_wrong_variants(lesson):
         covered = {(v[1], v[4]) for v in VARIANTS[lesson] if v[0] == framework}
         missing = sorted(e for e in exercises(lesson, framework) for ok in (True, False) if (e, ok) not in covered)
         assert missing == [], f"{framework}: exercises without right or wrong variants: {missing}"
+
+
+@pytest.mark.parametrize("lesson", VARIANTS)
+def test_the_released_stubs_fail_every_test(lesson):
+    """The blank release scores nothing, exercise by exercise (the round trip grades one notebook of it)."""
+    for framework in FRAMEWORKS:
+        (release,) = (ROOT / "notebooks" / lesson).glob(f"*_{framework}.ipynb")
+        stubs = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in json.loads(release.read_text())["cells"]
+                 if c["cell_type"] == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+        for exercise in exercises(lesson, framework):
+            error, _ = run_exercise(lesson, framework, exercise, stubs[exercise])
+            assert error is not None, f"{framework} {exercise}: the released stub passes its tests"
 
 
 @pytest.mark.parametrize("lesson", VARIANTS)
