@@ -30,7 +30,8 @@ __all__ = ["DYNAMIC_LOOKUPS", "check_from_scratch", "forbidden_uses"]
 
 # names whose use makes a static check impossible; refused in a from-scratch answer
 DYNAMIC_LOOKUPS = frozenset({"eval", "exec", "compile", "getattr", "__import__", "globals", "vars", "locals",
-                             "__builtins__", "__dict__", "__getattribute__", "modules", "import_module"})
+                             "__builtins__", "__dict__", "__getattribute__", "modules", "import_module",
+                             "attrgetter", "methodcaller", "get_field", "getattr_static"})  # look-ups by name
 _DYNAMIC_OBJECTS = (eval, exec, compile, getattr, builtins.__import__, globals, vars, locals,
                     importlib.import_module, importlib, sys.modules)
 

@@ -12,6 +12,7 @@ import contextlib
 import os
 import platform
 import random
+import threading
 import time
 
 import numpy as np
@@ -269,7 +270,13 @@ def make_loader(images, labels, batch_size: int = 64, shuffle: bool = False, see
     return loader if augment is None else _AugmentedLoader(loader, augment)
 
 
-_AUTOGRAD_REFUSED: list[str] = []  # the messages of the refuse_autograd blocks now open, innermost last
+_AUTOGRAD_REFUSED = threading.local()  # .open: this thread's refuse_autograd messages, innermost last (modes are per thread)
+
+
+def _refusals() -> list[str]:
+    if not hasattr(_AUTOGRAD_REFUSED, "open"):
+        _AUTOGRAD_REFUSED.open = []
+    return _AUTOGRAD_REFUSED.open
 
 
 class _RefuseAutograd(torch.overrides.TorchFunctionMode):
@@ -278,11 +285,11 @@ class _RefuseAutograd(torch.overrides.TorchFunctionMode):
         self.message = message
 
     def __enter__(self):
-        _AUTOGRAD_REFUSED.append(self.message)
+        _refusals().append(self.message)
         return super().__enter__()
 
     def __exit__(self, *exc):
-        _AUTOGRAD_REFUSED.pop()
+        _refusals().pop()
         return super().__exit__(*exc)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -300,7 +307,8 @@ def refuse_autograd(message: str) -> torch.overrides.TorchFunctionMode:
 
 def autograd_refused() -> str | None:
     """The message of the innermost :func:`refuse_autograd` block now open, if any."""
-    return _AUTOGRAD_REFUSED[-1] if _AUTOGRAD_REFUSED else None
+    refusals = _refusals()
+    return refusals[-1] if refusals else None
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:

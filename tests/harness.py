@@ -64,13 +64,13 @@ class LocalLink:
     """The judge's crossing to the student's code without a kernel: the same requests and answers
     (data only, encoded and decoded), the answer's functions called in their own namespace."""
 
-    def __init__(self, namespace: dict):
-        self.namespace = namespace
+    def __init__(self, namespace: dict, classes: dict | None = None, imports: str = ""):
+        self.namespace, self.classes, self.imports = namespace, classes, imports
 
     def call(self, name, args, kwargs):
         from course_utils.instructor import judge
 
-        return judge.call_without_kernel(self.namespace, name, args, kwargs)
+        return judge.call_without_kernel(self.namespace, name, args, kwargs, self.classes, self.imports)
 
 
 def run_exercise(lesson: str, framework: str, exercise: str, answer: str) -> tuple[BaseException | None, str]:
@@ -98,7 +98,7 @@ def run_exercise(lesson: str, framework: str, exercise: str, answer: str) -> tup
                 exec(compile(judge.static_part(test), f"{exercise}_tests (static)", "exec"), namespace)
                 grader = {"__name__": "__main__"}
                 exec(compile(setup, "setup", "exec"), grader)
-                link = LocalLink(namespace)
+                link = LocalLink(namespace, judge.test_classes(test), judge.imports_of(setup))
                 for node in ast.parse(cells[exercise]).body:  # the solution's functions, as the grader names them
                     if isinstance(node, ast.FunctionDef):
                         grader[node.name] = judge.Remote(node.name, link)

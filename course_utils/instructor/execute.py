@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import hmac
 import json
+import queue
 import secrets
 
 from jupyter_core.utils import run_sync
@@ -105,7 +106,17 @@ class BoundedExecute(Execute):
         if judged and not any(out.get("output_type") == "error" for out in cell.outputs):
             if self._run_judged(cell) == "TimeoutError":
                 await self.km.interrupt_kernel()  # the answer still runs: the next cells need the kernel
+            await self._drop_call_messages()
         return result
+
+    async def _drop_call_messages(self) -> None:
+        """Empty nbclient's queue of what the kernel published for the judge's calls (it was not read while
+        they ran): a full queue drops messages, and the next cell's would be lost."""
+        while True:
+            try:
+                await self.kc.iopub_channel.get_msg(timeout=0)
+            except queue.Empty:
+                return
 
     execute_cell = run_sync(async_execute_cell)  # nbclient binds its own coroutine here
 

@@ -386,11 +386,7 @@ def make_kernel_class(arm=lambda on: None):
             if role == STUDENT:
                 return await self._guard_run(run, code, kwargs)
             if role == CALL:  # the grader's own run of a judged test calls an answer: data in, data out
-                arm(True)
-                try:
-                    answer = answer_call(self.shell.user_ns, code)
-                finally:
-                    arm(False)
+                answer = answer_call(self.shell.user_ns, code, arm)  # armed while the answer's code runs
                 self._guard_publish("display_data", {"data": {MIME_CALL: {**answer, "call": msg_id}},
                                                      "metadata": {}, "transient": {}})
                 return {"status": "ok", "execution_count": self.execution_count, "payload": [], "user_expressions": {}}

@@ -11,6 +11,9 @@ globals), the comparison happens here, on values it cannot change after the fact
 kernel still runs the cell's static checks (``check_from_scratch``: they read the answer's code)
 as a guarded test (:mod:`.guard`), and nothing else of the cell: the references never enter it.
 
+A PyTorch model the test builds and passes goes to the kernel pickled (the grader is trusted: only
+the kernel unpickles) and comes back as data, its state after the call (:class:`ModuleState`). An
+answer's random draws use the kernel's generator, seeded at each call from the test's generator.
 Cells whose answers build objects (models, layers) stay in-process (:mod:`.guard`, :mod:`.audit`).
 """
 from __future__ import annotations
@@ -21,6 +24,7 @@ import builtins
 import contextlib
 import io
 import json
+import pickle
 import sys
 import threading
 import time
@@ -68,10 +72,17 @@ def _plain_key(key) -> bool:
     return type(key) is str or (type(key) is int and abs(key) < 2**31)
 
 
-def encode(value) -> str:
-    """``value`` as text: an ``.npz`` (arrays, and the structure as JSON) in base64."""
+def encode(value, *, send: list | None = None, known: list | None = None, before: list | None = None) -> str:
+    """``value`` as text: an ``.npz`` (arrays, and the structure as JSON) in base64.
+
+    PyTorch modules (the models a test passes): the grader's side gives ``send``, a list that collects
+    them, and they travel pickled (to the kernel only, :func:`_pickled`); the kernel's side gives
+    ``known``, the modules it was sent: one of those goes back by its number, with its state after
+    the call when ``before`` (each module's parameters before it) is given, and any other is not data.
+    """
     arrays: list = []
     np = sys.modules.get("numpy")  # no numpy imported: no array to send (a framework-free lesson)
+    torch = sys.modules.get("torch")
 
     def node(v, depth=0):
         if depth > MAX_DEPTH:
@@ -90,10 +101,12 @@ def encode(value) -> str:
         if np is not None and isinstance(v, np.ndarray):
             if v.dtype.hasobject:
                 raise NotData("a numpy array of Python objects")
-            arrays.append(np.ascontiguousarray(v))
+            arrays.append(v.copy(order="C"))  # (np.ascontiguousarray makes a 0-d array 1-d)
             return {"array": len(arrays) - 1, "kind": "numpy"}
         if np is not None and isinstance(v, np.dtype):
             return {"dtype": str(v), "kind": "numpy"}
+        if torch is not None and isinstance(v, torch.nn.Module):
+            return module(v, depth)
         kind = _framework(v)
         if kind == "torch":
             t = v.detach().cpu().resolve_conj().resolve_neg()
@@ -108,7 +121,6 @@ def encode(value) -> str:
                 return {"array": len(arrays) - 1, "kind": "tf"}
             keras = type(v).__module__.startswith("keras")  # keras.Variable (`.value` a property) or tf.Variable
             return {"array": len(arrays) - 1, "kind": "keras variable" if keras else "tf variable"}
-        torch = sys.modules.get("torch")
         if torch is not None and isinstance(v, torch.Size):
             return {"size": [int(d) for d in v]}
         if torch is not None and isinstance(v, torch.dtype):
@@ -126,27 +138,52 @@ def encode(value) -> str:
             return {"dict": [[k, node(x, depth + 1)] for k, x in v.items()]}
         raise NotData(f"{type(v).__module__}.{type(v).__qualname__}")
 
+    def module(v, depth):
+        if send is not None:
+            for index, sent in enumerate(send):
+                if sent is v:
+                    return {"module": index}
+            send.append(v)
+            return {"module": len(send) - 1}
+        for index, sent in enumerate(known or ()):
+            if sent is v:
+                if before is None:
+                    return {"module": index}
+                return {"module": index, "state": node(_module_state(v, before[index]), depth + 1)}
+        for index, sent in enumerate(known or ()):  # a layer of a model the grader sent (`model[0]`)
+            for path, layer in sent.named_modules():
+                if layer is v and path:
+                    return {"module": index, "path": path}
+        raise NotData(f"a model made in your kernel ({type(v).__qualname__}): the test passes the model it checks, "
+                      "return that one (or data)")
+
     tree = json.dumps(node(value))
-    if not arrays:  # the structure alone, as JSON
+    if not arrays and not send:  # the structure alone, as JSON
         if len(tree) > MAX_TREE_BYTES:
             raise NotData(f"more than {MAX_TREE_BYTES >> 20} MB of numbers and strings")
         return JSON_PREFIX + tree
+    members = {f"a{i}": a for i, a in enumerate(arrays)}
+    if send:
+        members["modules"] = np.frombuffer(_pickled(send), dtype=np.uint8)
     buffer = io.BytesIO()
-    np.savez(buffer, tree=np.frombuffer(tree.encode(), dtype=np.uint8), **{f"a{i}": a for i, a in enumerate(arrays)})
+    np.savez(buffer, tree=np.frombuffer(tree.encode(), dtype=np.uint8), **members)
     data = buffer.getvalue()
     if len(data) > MAX_BYTES:
         raise NotData(f"more than {MAX_BYTES >> 20} MB of data")
     return base64.b64encode(data).decode("ascii")
 
 
-def decode(text) -> object:
-    """The value :func:`encode` wrote; never unpickles anything, whoever wrote ``text``."""
+def decode(text, modules: list | None = None, unpickle: list | None = None, states: bool = False) -> object:
+    """The value :func:`encode` wrote. A module comes as one of ``modules`` (those the grader sent, by
+    number), or, on the kernel's side only (the grader's request), from the pickle the grader sent:
+    ``unpickle`` is then a list that receives them. The grader's side never unpickles anything. A model's
+    state after a call (:class:`ModuleState`) is read only with ``states`` (what a call did to its arguments)."""
     if not isinstance(text, str) or len(text) > MAX_BYTES * 4 // 3 + 4:
         raise NotData("not an encoded value, or too large")
     if text.startswith(JSON_PREFIX):
         if len(text) > MAX_TREE_BYTES + len(JSON_PREFIX):
             raise NotData("an encoded value beyond the limits")
-        return _rebuild(json.loads(text[len(JSON_PREFIX):]), {})
+        return _rebuild(json.loads(text[len(JSON_PREFIX):]), {}, modules, states)
     import numpy as np
 
     data = base64.b64decode(text, validate=True)
@@ -163,10 +200,16 @@ def decode(text) -> object:
     with np.load(io.BytesIO(data), allow_pickle=False) as files:
         arrays = {name: files[name] for name in files.files}
     tree = json.loads(arrays.pop("tree").tobytes().decode())
-    return _rebuild(tree, arrays)
+    sent = arrays.pop("modules", None)
+    if sent is not None:
+        if unpickle is None:
+            raise NotData("a pickle, where the grader takes data only")
+        unpickle.extend(_unpickled(sent.tobytes()))
+        modules = unpickle
+    return _rebuild(tree, arrays, modules, states)
 
 
-def _rebuild(tree, arrays: dict):
+def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = False):
     """The value a decoded structure describes, its arrays taken from ``arrays`` (each at most once)."""
     used, count = set(), [0]
 
@@ -220,6 +263,20 @@ def _rebuild(tree, arrays: dict):
                 import tensorflow as tf
                 return tf.as_dtype(name)
             raise NotData(f"a dtype of unknown kind {kind!r}")
+        if "module" in n:
+            index = n["module"]
+            if type(index) is not int or modules is None or not 0 <= index < len(modules):
+                raise NotData("a model the grader did not send")
+            if "state" in n:
+                if not states:
+                    raise NotData("a model's state where a value was expected")
+                return ModuleState(modules[index], value(n["state"], depth + 1))
+            if "path" in n:
+                try:
+                    return modules[index].get_submodule(str(n["path"]))
+                except AttributeError:
+                    raise NotData("a layer the grader's model does not have") from None
+            return modules[index]
         if "complex" in n:
             real, imag = n["complex"]
             return complex(float(real), float(imag))
@@ -239,30 +296,181 @@ def _rebuild(tree, arrays: dict):
     return value(tree)
 
 
+# -- models a test passes (PyTorch modules): pickled to the kernel, their state sent back as data ------
+class ModuleState:
+    """A model the grader sent, as the kernel reports it after a call: which of its modules train, its
+    parameters (and whether each is still the object it was) and its buffers; :func:`write_back` applies it."""
+
+    def __init__(self, module, state):
+        self.module, self.state = module, state
+
+
+def _module_state(module, before: dict) -> dict:
+    return {"training": {name: bool(m.training) for name, m in module.named_modules()},
+            "parameters": {name: [p, before.get(name) is p] for name, p in module.named_parameters()},
+            "buffers": {name: b for name, b in module.named_buffers() if b is not None}}
+
+
+class _TestClassPickler(pickle.Pickler):
+    """A class the test cell defines (``FixedScores``) goes by name: the kernel makes it from the cell's source."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, type) and obj.__module__ == "__main__":
+            return _test_class, (obj.__qualname__,)
+        return NotImplemented
+
+
+def _pickled(modules: list) -> bytes:
+    """The grader's models for the kernel (the kernel is the only side that unpickles: it trusts the grader)."""
+    buffer = io.BytesIO()
+    try:
+        _TestClassPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(modules)
+    except Exception as error:  # noqa: BLE001 - a lambda or a function of the test inside the model
+        raise NotData(f"a model that cannot be copied into the kernel ({_text(error)})") from None
+    return buffer.getvalue()
+
+
+_KERNEL = threading.local()  # .classes: the test cell's classes while the kernel reads the grader's request
+
+
+def _test_class(name: str):
+    found = getattr(_KERNEL, "classes", {}).get(name)
+    if not isinstance(found, type):
+        raise NotData(f"the test's class {name!r} did not come with the request")
+    return found
+
+
+class _ModelUnpickler(pickle.Unpickler):
+    """What a pickle of the grader's models may name: PyTorch's own classes and rebuild functions, plain
+    containers, and the test's classes (:func:`_test_class`); nothing that runs a program or a file."""
+
+    def find_class(self, module, name):
+        from course_utils.instructor.audit import allowed_pickle
+
+        if (module, name) == (__name__, "_test_class") or allowed_pickle(module, name):
+            return super().find_class(module, name)
+        if module.startswith(("torch.nn.modules.", "torch.nn.parameter")) and "." not in name:
+            found = super().find_class(module, name)
+            if isinstance(found, type):
+                return found
+        raise NotData(f"the grader's models name {module}.{name}, which is not a PyTorch class or rebuild function")
+
+
+def _unpickled(data: bytes) -> list:
+    found = _ModelUnpickler(io.BytesIO(data)).load()  # the grader's request (signed: .guard), read in the kernel
+    if not isinstance(found, list):
+        raise NotData("a malformed list of models")
+    return found
+
+
+def imports_of(source: str) -> str:
+    """The import statements of a cell (the set-up's), as source."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return ""
+    return "\n".join(ast.unparse(s) for s in body if isinstance(s, (ast.Import, ast.ImportFrom)))
+
+
+def test_classes(source: str) -> dict[str, str]:
+    """The classes a test cell defines, as source: the kernel needs them to make the models the test passes."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return {}
+    return {s.name: ast.unparse(s) for s in body if isinstance(s, ast.ClassDef)}
+
+
+def _write_back_module(module, state) -> None:
+    """Make ``module`` what the kernel's copy became: training flags; parameters changed in place (also
+    to another dtype), replaced (so that a test can tell), added or removed; buffers. Layers added or
+    removed cannot be copied: the call fails, naming them."""
+    import torch
+
+    modules = dict(module.named_modules())
+    training = state.get("training") if isinstance(state, dict) else None
+    if not isinstance(training, dict):
+        raise AnswerError("the student's kernel sent a malformed model state")
+    changed = sorted(set(training) ^ set(modules))
+    if changed:
+        raise AnswerError(f"the answer added or removed layers of the model ({', '.join(map(str, changed[:5]))}): "
+                          "the test gets back a model's modes, parameters and buffers, not new layers")
+    for name, flag in training.items():
+        if isinstance(flag, bool):
+            modules[name].training = flag
+    try:
+        for kind in ("parameters", "buffers"):
+            current = dict(module.named_parameters() if kind == "parameters" else module.named_buffers())
+            reported = state.get(kind) if isinstance(state.get(kind), dict) else {}
+            for name in set(current) - set(reported):  # removed (or set to None) in the kernel
+                owner, _, leaf = name.rpartition(".")
+                setattr(modules[owner], leaf, None)
+            for name, entry in reported.items():
+                value, same = entry if kind == "parameters" and isinstance(entry, list) and len(entry) == 2 else (entry, True)
+                owner, _, leaf = str(name).rpartition(".")
+                if not isinstance(value, torch.Tensor) or owner not in modules or not leaf.isidentifier():
+                    continue
+                original = current.get(name)
+                if original is not None and same is True:
+                    if value.shape == original.shape and value.dtype == original.dtype:
+                        write_back(original, value)
+                    else:  # `.double()`, `.data = ...`: the same object, other data
+                        original.data = value.detach().clone()
+                    if kind == "parameters" and original.requires_grad != value.requires_grad:
+                        original.requires_grad_(value.requires_grad)
+                elif kind == "parameters":
+                    replacement = torch.nn.Parameter(value.detach().clone(), requires_grad=bool(value.requires_grad))
+                    modules[owner].register_parameter(leaf, replacement)
+                else:
+                    modules[owner].register_buffer(leaf, value.detach().clone())
+    except (RuntimeError, TypeError, KeyError, AttributeError) as error:
+        raise AnswerError(f"the model came back in a form the grader cannot apply: {_text(error)}") from None
+
+
 # -- the student's side: run by the grading kernel (:mod:`.guard`) -----------------------------
-def answer_call(user_ns: dict, request: str) -> dict:
-    """Run one call the grader asks for; the display data that carries its result (or its error) back."""
+def answer_call(user_ns: dict, request: str, arm=lambda on: None) -> dict:
+    """Run one call the grader asks for; the display data that carries its result (or its error) back.
+    ``arm`` switches the audit hook on for what runs student code: the call and the reading of its results."""
     try:
         asked = json.loads(request)
         name = str(asked["name"])
-        args, kwargs = decode(asked["args"])
+        classes = asked.get("classes") or {}
+        if classes:  # the test's own classes, for the models it passes, made with the set-up's imports only
+            namespace = {"__name__": "__main__", "__builtins__": builtins}
+            source = "\n".join([str(asked.get("imports", "")), *map(str, classes.values())])
+            exec(compile(source, "<the test's classes>", "exec"), namespace)  # noqa: S102 - the grader's code
+            _KERNEL.classes = {n: namespace.get(n) for n in classes}
+        modules: list = []
+        try:
+            args, kwargs = decode(asked["args"], unpickle=modules)
+        finally:
+            _KERNEL.classes = {}
     except Exception as error:  # noqa: BLE001 - a malformed request: say so
         return {"error": ["NotData", f"the grader's request could not be read: {error}"[:2000]]}
+    before = [dict(m.named_parameters()) for m in modules]
     function = user_ns.get(name)
     if function is None:
         return {"error": ["NameError", f"name {name!r} is not defined: run the cell that defines it"]}
+    arm(True)
     try:
-        with _entered(asked.get("context")):
+        return _answer(function, name, args, kwargs, asked.get("context"), modules, before)
+    finally:
+        arm(False)
+
+
+def _answer(function, name, args, kwargs, context, modules, before) -> dict:
+    try:
+        with _entered(context):
             result = function(*args, **kwargs)
     except BaseException as error:  # noqa: BLE001 - the answer's error goes to the test
         return {"error": [_error_name(error), _text(error)]}
     try:
-        answer = {"result": encode(result)}
+        answer = {"result": encode(result, known=modules)}
     except Exception as error:  # noqa: BLE001 - NotData, or a value whose conversion fails
         return {"error": ["NotData", f"{name} returned {_text(error)}: the grader compares arrays, tensors, numbers, "
                                      "strings and tuples, lists and dicts of them"]}
     try:  # what the call did to its arguments, which the test may look at
-        answer["args"] = encode([args, kwargs])
+        answer["args"] = encode([args, kwargs], known=modules, before=before)
     except Exception as error:  # noqa: BLE001
         return {"error": ["NotData", f"{name} changed its arguments into something the grader cannot compare: "
                                      f"{_text(error)}"]}
@@ -284,6 +492,10 @@ def call_context() -> dict:
     torch = sys.modules.get("torch")
     if torch is not None:
         context["grad"] = bool(torch.is_grad_enabled())
+        # the answer's draws come from the test's generator: a seed drawn from it (so the test's
+        # manual_seed makes them repeat and each call draws afresh), never the generator's state itself
+        # (a state the kernel sent back could choose the test's next "random" inputs)
+        context["seed"] = int(torch.randint(0, 2**62, (), dtype=torch.int64))
         refusing = sys.modules.get("course_utils.torch")
         message = refusing.autograd_refused() if refusing is not None else None
         if message:
@@ -295,6 +507,14 @@ def _entered(context) -> contextlib.ExitStack:
     stack = contextlib.ExitStack()
     if isinstance(context, dict) and "grad" in context and "torch" in sys.modules:
         stack.enter_context(sys.modules["torch"].set_grad_enabled(bool(context["grad"])))
+    if isinstance(context, dict) and type(context.get("seed")) is int and "torch" in sys.modules:
+        import random
+
+        seed = context["seed"]
+        sys.modules["torch"].manual_seed(seed)  # and the other generators the course seeds (cu.seed_everything)
+        random.seed(seed)
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed(seed % 2**32)
     if isinstance(context, dict) and isinstance(context.get("no_autograd"), str):
         from course_utils.torch import refuse_autograd
 
@@ -403,6 +623,8 @@ class KernelLink:
         from jupyter_client.session import Session
 
         self.key, self.timeout, self.cell = key, timeout, ""
+        self.classes: dict[str, str] = {}  # the running test cell's classes (:func:`test_classes`)
+        self.imports = ""  # the set-up cell's imports, for those classes (:func:`imports_of`)
         self.deadline = float("inf")  # the running test cell's: all its calls share the cell's time limit
         self.session = Session(key=info["key"], signature_scheme=info.get("signature_scheme", "hmac-sha256"))
         self.context = zmq.Context()
@@ -466,55 +688,86 @@ class KernelLink:
 
     def call(self, name: str, args, kwargs):
         self._wait_ready()
-        content = {"code": call_request(name, args, kwargs), "silent": False, "store_history": False,
-                   "user_expressions": {}, "allow_stdin": False, "stop_on_error": False}
+        sent: list = []
+        # silent: no execute_input and no execution count per call (a test may make hundreds of calls)
+        content = {"code": call_request(name, args, kwargs, sent, self.classes, self.imports), "silent": True,
+                   "store_history": False, "user_expressions": {}, "allow_stdin": False, "stop_on_error": False}
         msg = self.session.msg("execute_request", content)
         msg_id = msg["header"]["msg_id"]
         msg["metadata"] = {META: {"role": CALL, "cell": self.cell,
                                   "mac": request_mac(self.key, msg_id, CALL, self.cell)}}
         self.session.send(self.shell, msg)
-        return call_result(name, self._exchange(msg_id, min(self.deadline, time.monotonic() + self.timeout)), args, kwargs)
+        answer = self._exchange(msg_id, min(self.deadline, time.monotonic() + self.timeout))
+        return call_result(name, answer, args, kwargs, sent)
 
 
-def call_request(name: str, args, kwargs) -> str:
-    """The text of a call the kernel runs with :func:`answer_call`."""
+def call_request(name: str, args, kwargs, sent: list | None = None, classes: dict | None = None, imports: str = "") -> str:
+    """The text of a call the kernel runs with :func:`answer_call`; the models it passes are added to ``sent``."""
+    sent = [] if sent is None else sent
     try:
-        payload = encode([list(args), dict(kwargs)])
+        payload = encode([list(args), dict(kwargs)], send=sent)
     except NotData as error:
         raise NotData(f"the test passes {error} to {name}: this test cannot be judged outside the kernel") from None
-    return json.dumps({"name": name, "args": payload, "context": call_context()})
+    request = {"name": name, "args": payload, "context": call_context()}
+    if sent and classes:
+        request["classes"], request["imports"] = dict(classes), imports
+    return json.dumps(request)
 
 
-def call_result(name: str, answer, args=(), kwargs=None):
+def call_result(name: str, answer, args=(), kwargs=None, sent: list | None = None):
     """The value an :func:`answer_call` answer carries, or the answer's error raised here; what the
-    call changed in its arguments (arrays, tensors, variables, lists, dicts) is changed in ``args``
-    and ``kwargs`` too, as if the function had run here."""
+    call changed in its arguments (arrays, tensors, variables, lists, dicts, the models in ``sent``) is
+    changed in ``args`` and ``kwargs`` too, as if the function had run here."""
     if not isinstance(answer, dict):
         raise AnswerError(f"{name}: the student's kernel sent no result")
     if "error" in answer:
         ename, evalue = (list(answer["error"]) + ["", ""])[:2]
         known = KNOWN_ERRORS.get(str(ename))
         raise known(str(evalue)) if known else AnswerError(f"{ename}: {evalue}")
-    result = decode(answer.get("result"))
+    result = decode(answer.get("result"), modules=sent)
     if "args" in answer:
-        write_back([list(args), dict(kwargs or {})], decode(answer["args"]))
+        write_back([list(args), dict(kwargs or {})], decode(answer["args"], modules=sent, states=True))
     return result
 
 
-def call_without_kernel(namespace: dict, name: str, args, kwargs):
+def call_without_kernel(namespace: dict, name: str, args, kwargs, classes: dict | None = None, imports: str = ""):
     """The same crossing with the answer's functions in ``namespace`` of this process, for the lessons' tests
     (tests/harness.py): the call runs in another thread, so the test's grad mode and torch function modes
-    reach it only through the request, as in a kernel."""
-    request, answer = call_request(name, args, kwargs), {}
+    reach it only through the request, as in a kernel, and the random generators the answer uses are
+    put back afterwards, as if they were another process's."""
+    sent: list = []
+    request, answer = call_request(name, args, kwargs, sent, classes, imports), {}
     worker = threading.Thread(target=lambda: answer.update(answer_call(namespace, request)))
-    worker.start()
-    worker.join()
-    return call_result(name, answer, args, kwargs)
+    with _generators_kept():
+        worker.start()
+        worker.join()
+    return call_result(name, answer, args, kwargs, sent)
+
+
+@contextlib.contextmanager
+def _generators_kept():
+    """The global random generators (Python's, numpy's, PyTorch's) as they were before the block."""
+    import random
+
+    kept = [(random.setstate, random.getstate())]
+    if "numpy" in sys.modules:
+        kept.append((sys.modules["numpy"].random.set_state, sys.modules["numpy"].random.get_state()))
+    if "torch" in sys.modules:
+        kept.append((sys.modules["torch"].set_rng_state, sys.modules["torch"].get_rng_state()))
+    try:
+        yield
+    finally:
+        for put, state in kept:
+            put(state)
 
 
 def write_back(original, changed, depth=0) -> None:
     """Change ``original`` in place where ``changed`` (its copy after the call) differs."""
     if depth > MAX_DEPTH:
+        return
+    if isinstance(changed, ModuleState):
+        if changed.module is original:
+            _write_back_module(original, changed.state)
         return
     if isinstance(original, list) and isinstance(changed, list):
         if len(original) != len(changed):
@@ -558,6 +811,7 @@ class Judge:
         self.namespace = {"__name__": "__main__", "__builtins__": builtins}
         self._setup_error: BaseException | None = None
         self._answers = [a for a in answers if isinstance(a, str) and a.isidentifier()]
+        self._imports = imports_of(setup)
         self._thread = threading.Thread(target=self._set_up, args=(setup,), daemon=True)
         self._thread.start()  # imports overlap with the student's kernel running the notebook
 
@@ -578,6 +832,7 @@ class Judge:
         for name in self._answers:
             self.namespace[name] = Remote(name, self.link)
         self.link.cell, self.link.deadline, self.link.printed = cell_id, time.monotonic() + self.link.timeout, []
+        self.link.classes, self.link.imports = test_classes(source), self._imports
         printed, error = io.StringIO(), None
         try:
             with contextlib.redirect_stdout(printed), grading():

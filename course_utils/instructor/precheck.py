@@ -54,7 +54,7 @@ class Reference:
         # code cell) and the functions the answer cells define
         self.setup = {name: next((c.source for c in nb.cells if c.cell_type == "code"), "") for name, nb in release.items()}
         self.answers = {name: sorted({n.name for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("solution")
-                                      for n in _parsed(c.source).body if isinstance(n, ast.FunctionDef)})
+                                      for n in getattr(_parsed(c.source), "body", []) if isinstance(n, ast.FunctionDef)})
                         for name, nb in source.items()}
         self.protected = {}
         for name, nb in source.items():
@@ -62,9 +62,8 @@ class Reference:
             for c in nb.cells:
                 if c.cell_type != "code" or nbgrader_meta(c).get("solution"):
                     continue
-                try:
-                    tree = ast.parse(transform(c.source) or c.source)
-                except SyntaxError:
+                tree = _parsed(c.source)
+                if tree is None:
                     continue
                 for n, how in defined_names(tree).items():
                     defined.setdefault(n, set()).update(how)
@@ -84,12 +83,13 @@ class Reference:
 
 
 def _parsed(source: str):
+    """The cell's syntax tree after IPython's transforms; None where it still does not parse."""
     import ast
 
     try:
         return ast.parse(transform(source) or source)
     except SyntaxError:
-        return ast.Module(body=[], type_ignores=[])
+        return None
 
 
 def restore_locked(name: str, nb, reference: Reference) -> list[str]:
@@ -112,16 +112,11 @@ def live_names(nb, trusted: set[str]) -> list[set[str]]:
     the name without binding it itself, and no trusted cell (release or test) in between binds it.
     A student's scratch ``x`` or ``model`` that the notebook sets again before any test reads it
     is harmless; rebinding a name the tests then read is not."""
-    import ast
-
     reads, binds = [], []
     for cell in nb.cells:
         read, bound = set(), set()
         if cell.cell_type == "code" and cell.source in trusted:
-            try:
-                tree = ast.parse(transform(cell.source) or cell.source)
-            except SyntaxError:
-                tree = None
+            tree = _parsed(cell.source)
             if tree is not None:
                 bound = set(defined_names(tree))
                 if nbgrader_meta(cell).get("grade"):

@@ -512,7 +512,7 @@ def predict_classes(model, images):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "predict_classes_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "predict_classes_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 class FixedScores(nn.Module):
     """A stand-in model: image i (its top-left pixel holds i) gets the scores of row i."""
     def __init__(self, scores):
@@ -599,7 +599,7 @@ def first_conv_feature_maps(model, images):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "first_conv_feature_maps_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "first_conv_feature_maps_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 torch.manual_seed(0)
 reference = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(5408, 10))
 images = torch.rand(3, 1, 28, 28)

@@ -224,7 +224,7 @@ def freeze_base(base):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "freeze_base_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "freeze_base_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 small = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3))
 assert freeze_base(small) is small, "freeze_base should return the base it froze"
 check_equal(cu.count_params(small, trainable_only=True), 0, name="trainable parameters left in the frozen base")
@@ -260,7 +260,7 @@ def count_params_split(model):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "count_params_split_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "count_params_split_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
 model[0].weight.requires_grad = False
 check_equal(tuple(int(v) for v in count_params_split(model)), (11, 12), name="count_params_split of a small model")

@@ -601,7 +601,7 @@ def init_forget_bias(lstm, value=1.0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "init_forget_bias_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "init_forget_bias_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 torch.manual_seed(0)
 lstm = nn.LSTM(2, 3, batch_first=True)
 before = {k: v.clone() for k, v in lstm.state_dict().items()}

@@ -265,7 +265,7 @@ def port_gru_weights(kernel, recurrent_kernel, bias):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "port_gru_weights_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "port_gru_weights_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_from_scratch(port_gru_weights, [porting, porting.rnn_keras_to_torch, porting.rnn_torch_to_keras,
                                       porting.keras_rnn_weights_to_torch_state, porting.torch_state_to_keras_rnn_weights,
                                       cu.set_rnn_weights],
@@ -914,7 +914,7 @@ def sample_with_temperature(model, ids, temperature):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "sample_with_temperature_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "sample_with_temperature_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 class _FixedLogits(nn.Module):
     """The same logits at every step, whatever the input."""
 

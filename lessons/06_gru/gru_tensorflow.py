@@ -270,7 +270,7 @@ def port_gru_weights(weight_ih, weight_hh, bias_ih, bias_hh):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "port_gru_weights_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "port_gru_weights_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_from_scratch(port_gru_weights, [porting, porting.rnn_keras_to_torch, porting.rnn_torch_to_keras,
                                       porting.keras_rnn_weights_to_torch_state, porting.torch_state_to_keras_rnn_weights,
                                       cu.set_rnn_weights],

@@ -122,8 +122,9 @@ def test_an_answer_that_never_returns_fails_in_time_and_the_kernel_goes_on(kerne
 
 
 @pytest.mark.parametrize("value", [
-    np.arange(6, dtype=np.float32).reshape(2, 3), np.int64(3), np.float16(1.5), 3, 2.5, -0.0, float("inf"), True, None,
-    "text", 1 + 2j, (1, (2.0, "a")), [np.zeros(0), [None]], {"a": 1, 2: np.ones((1, 1), dtype=bool)}, np.dtype("int8")])
+    np.arange(6, dtype=np.float32).reshape(2, 3), np.array(2.5), np.int64(3), np.float16(1.5), 3, 2.5, -0.0,
+    float("inf"), True, None, "text", 1 + 2j, (1, (2.0, "a")), [np.zeros(0), [None]],
+    {"a": 1, 2: np.ones((1, 1), dtype=bool)}, np.dtype("int8")])
 def test_data_crosses_unchanged(value):
     got = judge.decode(judge.encode(value))
     assert type(got) is type(value)
@@ -285,3 +286,150 @@ def test_the_tests_grad_mode_and_refusal_of_autograd_reach_the_answer():
     assert call(namespace, "by_autograd", torch.ones(2)).tolist() == [2.0, 2.0]
     with cu.refuse_autograd("by hand, please"), pytest.raises(AssertionError, match="by hand, please"):
         call(namespace, "by_autograd", torch.ones(2))
+
+
+MODELS = """\
+import numpy as np
+import torch
+from torch import nn
+def freeze(model):
+    for p in model.parameters():
+        p.requires_grad = False
+    return model.eval()
+def fill_bias(model, value):
+    with torch.no_grad():
+        model.bias.fill_(value)
+    return None
+def replace_weight(model):
+    model.weight = nn.Parameter(torch.zeros_like(model.weight))
+def predict(model, x):
+    model.eval()
+    with torch.no_grad():
+        return model(x).argmax(dim=1)
+def fresh():
+    return nn.Linear(1, 1)
+def draw(n):
+    return torch.rand(n)
+def draw_numpy(n):
+    return np.random.rand(n)
+def first_layer(model):
+    return model[0]
+def to_double(model):
+    return model.double()
+def add_parameter(model):
+    model.extra = nn.Parameter(torch.ones(1))
+def drop_bias(model):
+    model.bias = None
+def add_layer(model):
+    model.extra = nn.ReLU()
+"""
+
+
+def test_a_model_the_test_passes_comes_back_as_itself_with_what_the_answer_changed():
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec(MODELS, namespace)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Dropout(0.5))
+    assert call(namespace, "freeze", model) is model  # the test's own object: `freeze_base(base) is base` holds
+    assert not model.training and not model[1].training and not any(p.requires_grad for p in model.parameters())
+    layer = torch.nn.Linear(2, 2)
+    weight, bias = layer.weight, layer.bias
+    assert call(namespace, "fill_bias", layer, 0.5) is None
+    assert layer.bias is bias and bias.tolist() == [0.5, 0.5] and bias.requires_grad  # changed in place
+    call(namespace, "replace_weight", layer)
+    assert layer.weight is not weight and layer.weight.abs().sum() == 0  # replaced in the kernel: replaced here too
+
+
+def test_the_tests_own_model_classes_are_made_in_the_kernel_from_the_cells_source():
+    torch = pytest.importorskip("torch")
+    cell = ("class FixedScores(nn.Module):\n    def __init__(self, scores):\n        super().__init__()\n"
+            "        self.scores = scores\n    def forward(self, x):\n        return self.scores[x[:, 0].long()]\n")
+    grader = {"__name__": "__main__", "nn": torch.nn}
+    exec(cell, grader)
+    namespace = {}
+    exec(MODELS, namespace)
+    scores = torch.tensor([[0.0, 1.0], [2.0, 0.0], [0.0, 3.0]])
+    model, x = grader["FixedScores"](scores), torch.tensor([[2.0], [0.0], [1.0]])
+    got = judge.call_without_kernel(namespace, "predict", (model, x), {}, judge.test_classes(cell), "from torch import nn")
+    assert got.tolist() == [1, 1, 0]
+    with pytest.raises(judge.AnswerError, match="could not be read"):  # the class's source did not come with it
+        judge.call_without_kernel(namespace, "predict", (model, x), {}, {})
+    namespace["nn"] = None  # the student's names do not reach the test's classes: the set-up's imports do
+    assert judge.call_without_kernel(namespace, "predict", (model, x), {}, judge.test_classes(cell),
+                                     "from torch import nn").tolist() == [1, 1, 0]
+
+
+def test_what_an_answer_does_to_a_model_reaches_the_tests_model_as_it_would_in_process():
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec(MODELS, namespace)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+    assert call(namespace, "first_layer", model) is model[0]  # a layer of the test's model, by its path
+    weight = model[0].weight
+    assert call(namespace, "to_double", model) is model
+    assert model[0].weight is weight and weight.dtype == torch.float64  # the same object, other data
+    layer = torch.nn.Linear(2, 2)
+    call(namespace, "add_parameter", layer)
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias", "extra"]
+    call(namespace, "drop_bias", layer)
+    assert layer.bias is None and [name for name, _ in layer.named_parameters()] == ["weight", "extra"]
+    with pytest.raises(judge.AnswerError, match="added or removed layers"):
+        call(namespace, "add_layer", torch.nn.Linear(2, 2))
+
+
+def test_a_kernels_model_state_changes_only_what_an_answer_in_the_process_could():
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Linear(2, 2)
+    weight = model.weight
+    sent = [model]
+
+    def state(tree):
+        return stored(json.dumps(tree).encode(), a0=np.zeros((2, 2), np.float32), a1=np.zeros((2, 2), np.float32))
+
+    answer = {"result": "json:null", "args": state({"list": [{"list": [{"module": 0, "state": {"dict": [
+        ["training", {"dict": [["", 1], ["nope", True]]}],
+        ["parameters", {"dict": [["weight", {"list": [{"array": 0, "kind": "torch", "grad": True}, True]}]]}],
+    ]}}]}, {"dict": []}]})}
+    with pytest.raises(judge.AnswerError, match="added or removed layers"):  # a layer the model does not have
+        judge.call_result("f", answer, (model,), {}, sent)
+    good = json.loads(json.dumps(answer).replace('["nope", true]', '["", false]'))
+    good["args"] = state({"list": [{"list": [{"module": 0, "state": {"dict": [
+        ["training", {"dict": [["", "yes"]]}],
+        ["parameters", {"dict": [["weight", {"list": [{"array": 0, "kind": "torch", "grad": True}, True]}],
+                                 ["../escape", {"list": [{"array": 1, "kind": "torch", "grad": True}, False]}]]}],
+    ]}}]}, {"dict": []}]})
+    judge.call_result("f", good, (model,), {}, sent)
+    assert model.training is True and model.weight is weight and weight.abs().sum() == 0  # a flag that is not bool ignored
+    assert model.bias is None  # not reported: removed, as an answer setting it to None would
+    with pytest.raises(judge.NotData, match="state"):  # a state is what a call did to its arguments, never its result
+        judge.call_result("f", {"result": stored(b'{"module": 0, "state": {"dict": []}}', a0=np.zeros(1))}, (), {}, sent)
+
+
+def test_a_model_made_in_the_kernel_does_not_cross_and_the_grader_never_unpickles():
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec(MODELS, namespace)
+    with pytest.raises(judge.AnswerError, match="made in your kernel"):
+        call(namespace, "fresh")
+    with pytest.raises(judge.NotData, match="pickle"):
+        judge.decode(judge.encode([torch.nn.Linear(1, 1)], send=[]))
+    with pytest.raises(judge.NotData, match="did not send"):
+        judge.decode(stored(b'{"module": 0}', a0=np.zeros(1)), modules=[])
+
+
+def test_the_answers_draws_follow_the_tests_seed():
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec(MODELS, namespace)
+    torch.manual_seed(0)
+    first = call(namespace, "draw", 4)
+    torch.manual_seed(0)
+    again, then = call(namespace, "draw", 4), call(namespace, "draw", 4)
+    assert torch.equal(first, again) and not torch.equal(again, then)  # repeatable, and fresh at each call
+    torch.manual_seed(0)
+    first = call(namespace, "draw_numpy", 4)
+    torch.manual_seed(0)
+    assert np.array_equal(call(namespace, "draw_numpy", 4), first)  # numpy's generator too (cu.seed_everything)
+    request = json.loads(judge.call_request("draw", (4,), {}))
+    assert type(request["context"]["seed"]) is int  # a seed drawn from the test's generator goes out; no state comes back
+    assert set(judge.answer_call(namespace, json.dumps(request))) == {"result", "args"}

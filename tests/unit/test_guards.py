@@ -47,6 +47,9 @@ CHEATS = {
     "eval": "def pool(x):\n    return eval('F.max_pool2d')(x, 2)\n",
     "importlib": "import importlib\ndef pool(x):\n    return importlib.import_module('torch.nn.functional').max_pool2d(x, 2)\n",
     "nested def": "def pool(x):\n    def inner(y):\n        return F.max_pool2d(y, 2)\n    return inner(x)\n",
+    "attrgetter": "import operator\ndef pool(x):\n    return operator.attrgetter('nn.functional.max_pool2d')(torch)(x, 2)\n",
+    "string.Formatter": ("import string\ndef pool(x):\n"
+                         "    return string.Formatter().get_field('0.max_pool2d', [F], {})[0](x, 2)\n"),
 }
 
 
