@@ -333,6 +333,19 @@ def _pickled(modules: list) -> bytes:
 _KERNEL = threading.local()  # .classes: the test cell's classes while the kernel reads the grader's request
 
 
+_MADE: dict[str, dict] = {}  # the test classes made from a source, reused by the cell's next calls (hundreds, at times)
+
+
+def _made_classes(source: str, names: list) -> dict:
+    if source not in _MADE:
+        namespace = {"__name__": "__main__", "__builtins__": builtins}
+        exec(compile(source, "<the test's classes>", "exec"), namespace)  # noqa: S102 - the grader's code
+        if len(_MADE) >= 8:
+            _MADE.clear()
+        _MADE[source] = {n: namespace.get(n) for n in names}
+    return _MADE[source]
+
+
 def _test_class(name: str):
     found = getattr(_KERNEL, "classes", {}).get(name)
     if not isinstance(found, type):
@@ -430,16 +443,22 @@ def _write_back_module(module, state) -> None:
 # -- the student's side: run by the grading kernel (:mod:`.guard`) -----------------------------
 def answer_call(user_ns: dict, request: str, arm=lambda on: None) -> dict:
     """Run one call the grader asks for; the display data that carries its result (or its error) back.
-    ``arm`` switches the audit hook on for what runs student code: the call and the reading of its results."""
+    ``arm`` switches the audit hook on for all of it: reading the request runs the kernel's classes too."""
+    arm(True)
+    try:
+        return _read_and_answer(user_ns, request)
+    finally:
+        arm(False)
+
+
+def _read_and_answer(user_ns: dict, request: str) -> dict:
     try:
         asked = json.loads(request)
         name = str(asked["name"])
         classes = asked.get("classes") or {}
         if classes:  # the test's own classes, for the models it passes, made with the set-up's imports only
-            namespace = {"__name__": "__main__", "__builtins__": builtins}
-            source = "\n".join([str(asked.get("imports", "")), *map(str, classes.values())])
-            exec(compile(source, "<the test's classes>", "exec"), namespace)  # noqa: S102 - the grader's code
-            _KERNEL.classes = {n: namespace.get(n) for n in classes}
+            _KERNEL.classes = _made_classes("\n".join([str(asked.get("imports", "")), *map(str, classes.values())]),
+                                            list(classes))
         modules: list = []
         try:
             args, kwargs = decode(asked["args"], unpickle=modules)
@@ -451,11 +470,7 @@ def answer_call(user_ns: dict, request: str, arm=lambda on: None) -> dict:
     function = user_ns.get(name)
     if function is None:
         return {"error": ["NameError", f"name {name!r} is not defined: run the cell that defines it"]}
-    arm(True)
-    try:
-        return _answer(function, name, args, kwargs, asked.get("context"), modules, before)
-    finally:
-        arm(False)
+    return _answer(function, name, args, kwargs, asked.get("context"), modules, before)
 
 
 def _answer(function, name, args, kwargs, context, modules, before) -> dict:

@@ -968,9 +968,9 @@ check_equal(sample_with_temperature(_model, torch.zeros(500, 2, dtype=torch.int6
             name="two calls after the same seed (draws from torch's generator?)")
 cu.seed_everything(4)
 singles = torch.cat([sample_with_temperature(_model, torch.zeros(1, 2, dtype=torch.int64), 1.0).reshape(-1)
-                     for _ in range(400)])
-check_close(torch.bincount(singles, minlength=4).double() / 400, torch.softmax(_logits, 0), atol=0.1,
-            name="the frequencies of 400 successive one-row draws (a fresh random draw at every call?)")
+                     for _ in range(100)])
+check_close(torch.bincount(singles, minlength=4).double() / 100, torch.softmax(_logits, 0), atol=0.2,
+            name="the frequencies of 100 successive one-row draws (a fresh random draw at every call?)")
 
 torch.manual_seed(2)
 model = _NextId()

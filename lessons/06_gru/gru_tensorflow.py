@@ -1024,9 +1024,9 @@ check_equal(np.asarray(_sample(_model, np.zeros((500, 2), np.int32), 0.8)), firs
             name="two calls after the same seed (draws from TensorFlow's generator?)")
 keras.utils.set_random_seed(4)
 singles = np.concatenate([np.asarray(_sample(_model, np.zeros((1, 2), np.int32), 1.0)).reshape(-1)
-                          for _ in range(400)])
-check_close(np.bincount(singles, minlength=4) / 400, tf.nn.softmax(_logits), atol=0.1,
-            name="the frequencies of 400 successive one-row draws (a fresh random draw at every call?)")
+                          for _ in range(100)])
+check_close(np.bincount(singles, minlength=4) / 100, tf.nn.softmax(_logits), atol=0.2,
+            name="the frequencies of 100 successive one-row draws (a fresh random draw at every call?)")
 
 keras.utils.set_random_seed(2)
 ids = np.random.default_rng(2).integers(0, 5, size=(400, 4)).astype(np.int32)

@@ -405,6 +405,21 @@ def test_a_kernels_model_state_changes_only_what_an_answer_in_the_process_could(
         judge.call_result("f", {"result": stored(b'{"module": 0, "state": {"dict": []}}', a0=np.zeros(1))}, (), {}, sent)
 
 
+class _Shell:
+    def __reduce__(self):
+        import os
+        return (os.system, ("echo unpickled",))
+
+
+def test_the_kernels_reader_of_the_graders_models_names_only_pytorchs_classes():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(judge.NotData, match="system"):
+        judge._unpickled(pickle.dumps([_Shell()]))
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.LSTM(2, 3), torch.nn.BatchNorm1d(2))
+    copy = judge._unpickled(pickle.dumps([model]))[0]
+    assert [type(m) for m in copy.modules()] == [type(m) for m in model.modules()]
+
+
 def test_a_model_made_in_the_kernel_does_not_cross_and_the_grader_never_unpickles():
     torch = pytest.importorskip("torch")
     namespace = {}
