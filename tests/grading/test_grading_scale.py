@@ -1,4 +1,4 @@
-"""A class of 20 students over the two fixture lessons, graded in one command (40 submissions).
+"""A class of 12 students over the two fixture lessons, graded in one command (24 submissions).
 
 Students cycle through correct, partly correct, empty (the untouched release) and broken
 (not JSON) submissions. Every student must appear in the export with the expected score;
@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "grading"))
 import kit  # noqa: E402
 
-STUDENTS = 20  # 5 of each kind; the throughput is measured in benchmarks/grading_workers.py
+STUDENTS = 12  # 3 of each kind; the throughput is measured in benchmarks/grading_workers.py
 KINDS = ["correct", "partial", "empty", "broken"]
 WRONG = {"lesson_a": ("mean",), "lesson_b": ("running_sum",)}
 
