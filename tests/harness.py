@@ -12,6 +12,7 @@ Test modules import these helpers from here, never from one another.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 from pathlib import Path
@@ -60,19 +61,6 @@ def judged_tests(lesson: str, framework: str) -> set[str]:
             if c.get("metadata", {}).get("course", {}).get("judged") and "nbgrader" in c.get("metadata", {})}
 
 
-class LocalLink:
-    """The judge's crossing to the student's code without a kernel: the same requests and answers
-    (data only, encoded and decoded), the answer's functions called in their own namespace."""
-
-    def __init__(self, namespace: dict, classes: dict | None = None, imports: str = ""):
-        self.namespace, self.classes, self.imports = namespace, classes, imports
-
-    def call(self, name, args, kwargs):
-        from course_utils.instructor import judge
-
-        return judge.call_without_kernel(self.namespace, name, args, kwargs, self.classes, self.imports)
-
-
 def run_exercise(lesson: str, framework: str, exercise: str, answer: str) -> tuple[BaseException | None, str]:
     """Run the set-up cell, ``answer`` and the exercise's full test cell as nbgrader runs them (in
     one namespace; a judged test in a namespace of its own, calling the answer's functions with data,
@@ -98,10 +86,12 @@ def run_exercise(lesson: str, framework: str, exercise: str, answer: str) -> tup
                 exec(compile(judge.static_part(test), f"{exercise}_tests (static)", "exec"), namespace)
                 grader = {"__name__": "__main__"}
                 exec(compile(setup, "setup", "exec"), grader)
-                link = LocalLink(namespace, judge.test_classes(test), judge.imports_of(setup))
+                # the judge's crossing without a kernel: the same requests and answers (data only)
+                call = functools.partial(judge.call_without_kernel, namespace, classes=judge.test_classes(test),
+                                         imports=judge.imports_of(setup))
                 for node in ast.parse(cells[exercise]).body:  # the solution's functions, as the grader names them
                     if isinstance(node, ast.FunctionDef):
-                        grader[node.name] = judge.Remote(node.name, link)
+                        grader[node.name] = judge.Remote(node.name, call)
                 with judge.grading():
                     exec(compile(test, f"{exercise}_tests", "exec"), grader)
             except Exception as error:  # noqa: BLE001  (any failure is a failed test cell)

@@ -22,8 +22,10 @@ import ast
 import base64
 import builtins
 import contextlib
+import functools
 import io
 import json
+import math
 import pickle
 import sys
 import threading
@@ -40,6 +42,9 @@ MAX_DEPTH = 32               # nesting of tuples, lists and dicts
 MAX_NODES = 200_000          # values in one payload (numbers, strings, arrays, containers)
 MAX_TREE_BYTES = 4 << 20     # the structure's JSON (arrays are apart)
 JSON_PREFIX = "json:"        # a value without arrays: its JSON (no numpy needed on either side)
+INLINE_PREFIX = "inline:"    # a value with small numeric arrays: their bytes in the JSON (an .npz costs ~0.3 ms each way)
+INLINE_BYTES = 64 << 10      # arrays of at most this many bytes in all go inline
+INLINE_KINDS = "biufc"       # numpy dtype kinds that go inline: bool, integers, floats, complex
 STATIC_CHECKS = {"check_from_scratch"}  # what of a judged cell still runs in the student's kernel
 KERNEL_PLACEHOLDER = "# the grader runs this test itself, calling your functions (course_utils.instructor.judge)"
 # exceptions an answer may raise that the test sees as themselves (anything else: AnswerError)
@@ -73,7 +78,8 @@ def _plain_key(key) -> bool:
 
 
 def encode(value, *, send: list | None = None, known: list | None = None, before: list | None = None) -> str:
-    """``value`` as text: an ``.npz`` (arrays, and the structure as JSON) in base64.
+    """``value`` as text: an ``.npz`` (arrays, and the structure as JSON) in base64; small numeric
+    arrays inline in the JSON instead, and a value without arrays as JSON alone.
 
     PyTorch modules (the models a test passes): the grader's side gives ``send``, a list that collects
     them, and they travel pickled (to the kernel only, :func:`_pickled`); the kernel's side gives
@@ -157,11 +163,16 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
         raise NotData(f"a model made in your kernel ({type(v).__qualname__}): the test passes the model it checks, "
                       "return that one (or data)")
 
-    tree = json.dumps(node(value))
+    root = node(value)
+    tree = json.dumps(root)
     if not arrays and not send:  # the structure alone, as JSON
         if len(tree) > MAX_TREE_BYTES:
             raise NotData(f"more than {MAX_TREE_BYTES >> 20} MB of numbers and strings")
         return JSON_PREFIX + tree
+    if not send and sum(a.nbytes for a in arrays) <= INLINE_BYTES and all(a.dtype.kind in INLINE_KINDS for a in arrays) \
+            and len(tree) <= MAX_TREE_BYTES:
+        return INLINE_PREFIX + json.dumps({"tree": root, "arrays": [
+            [a.dtype.str, list(a.shape), base64.b64encode(a.tobytes()).decode("ascii")] for a in arrays]})
     members = {f"a{i}": a for i, a in enumerate(arrays)}
     if send:
         members["modules"] = np.frombuffer(_pickled(send), dtype=np.uint8)
@@ -184,6 +195,8 @@ def decode(text, modules: list | None = None, unpickle: list | None = None, stat
         if len(text) > MAX_TREE_BYTES + len(JSON_PREFIX):
             raise NotData("an encoded value beyond the limits")
         return _rebuild(json.loads(text[len(JSON_PREFIX):]), {}, modules, states)
+    if text.startswith(INLINE_PREFIX):
+        return _from_inline(text[len(INLINE_PREFIX):], modules, states)
     import numpy as np
 
     data = base64.b64decode(text, validate=True)
@@ -207,6 +220,35 @@ def decode(text, modules: list | None = None, unpickle: list | None = None, stat
         unpickle.extend(_unpickled(sent.tobytes()))
         modules = unpickle
     return _rebuild(tree, arrays, modules, states)
+
+
+def _from_inline(text: str, modules: list | None, states: bool):
+    """The value of an :data:`INLINE_PREFIX` text: numeric arrays only, their dtype, shape and bytes checked."""
+    import numpy as np
+
+    if len(text) > MAX_TREE_BYTES + INLINE_BYTES * 2:
+        raise NotData("an encoded value beyond the limits")
+    found = json.loads(text)
+    listed = found.get("arrays") if isinstance(found, dict) else None
+    if not isinstance(listed, list) or len(listed) > MAX_NODES:
+        raise NotData("a malformed value")
+    arrays, total = {}, 0
+    for index, entry in enumerate(listed):
+        try:
+            dtype_name, shape, data = entry
+            dtype = np.dtype(str(dtype_name)[:8])
+            if not isinstance(shape, list) or not all(type(d) is int for d in shape):
+                raise TypeError("the shape is not a list of integers")
+            shape = tuple(shape)
+            raw = base64.b64decode(str(data), validate=True)
+        except (TypeError, ValueError) as error:
+            raise NotData(f"a malformed array ({_text(error)})") from None
+        total += len(raw)
+        if dtype.kind not in INLINE_KINDS or len(shape) > MAX_DEPTH or min(shape, default=0) < 0 or total > INLINE_BYTES \
+                or len(raw) != dtype.itemsize * math.prod(shape):
+            raise NotData("an array whose dtype, shape and bytes do not agree, or beyond the limits")
+        arrays[f"a{index}"] = np.frombuffer(bytearray(raw), dtype=dtype, count=len(raw) // dtype.itemsize).reshape(shape)
+    return _rebuild(found.get("tree"), arrays, modules, states)
 
 
 def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = False):
@@ -382,7 +424,11 @@ def imports_of(source: str) -> str:
         body = ast.parse(source).body
     except SyntaxError:
         return ""
-    return "\n".join(ast.unparse(s) for s in body if isinstance(s, (ast.Import, ast.ImportFrom)))
+    return "\n".join(ast.unparse(s) for s in body if _is_import(s))
+
+
+def _is_import(statement) -> bool:
+    return isinstance(statement, (ast.Import, ast.ImportFrom))
 
 
 def test_classes(source: str) -> dict[str, str]:
@@ -526,7 +572,9 @@ def _entered(context) -> contextlib.ExitStack:
         import random
 
         seed = context["seed"]
-        sys.modules["torch"].manual_seed(seed)  # and the other generators the course seeds (cu.seed_everything)
+        # the generators cu.seed_everything seeds, without its switch of deterministic algorithms,
+        # which is the notebook's to set
+        sys.modules["torch"].manual_seed(seed)
         random.seed(seed)
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed(seed % 2**32)
@@ -557,7 +605,7 @@ def static_part(source: str, used_later=frozenset()) -> str:
     checks = [s for s in body if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in STATIC_CHECKS
                                      for n in ast.walk(s))]
     definitions = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    keep = {id(s) for s in checks} | {id(s) for s in body if isinstance(s, (ast.Import, ast.ImportFrom))
+    keep = {id(s) for s in checks} | {id(s) for s in body if _is_import(s)
                                       or (isinstance(s, definitions) and s.name in used_later)}
     needed = {n.id for s in checks for n in ast.walk(s) if isinstance(n, ast.Name)}  # what a definition uses runs later, if ever
     grew = True
@@ -601,12 +649,14 @@ def _defined(statement) -> set[str]:
 class Remote:
     """An answer function of the student's kernel, as the judged test calls it: data in, data out."""
 
-    def __init__(self, name: str, link: KernelLink):
+    def __init__(self, name: str, call):
+        """``call(name, args, kwargs)`` makes the crossing: :meth:`KernelLink.call`, or
+        :func:`call_without_kernel` in the lessons' tests."""
         self.__name__ = self.__qualname__ = name
-        self._link = link
+        self._call = call
 
     def __call__(self, *args, **kwargs):
-        return self._link.call(self.__name__, args, kwargs)
+        return self._call(self.__name__, args, kwargs)
 
     def __repr__(self) -> str:
         return f"<the student's {self.__name__}, called in their kernel>"
@@ -638,8 +688,6 @@ class KernelLink:
         from jupyter_client.session import Session
 
         self.key, self.timeout, self.cell = key, timeout, ""
-        self.classes: dict[str, str] = {}  # the running test cell's classes (:func:`test_classes`)
-        self.imports = ""  # the set-up cell's imports, for those classes (:func:`imports_of`)
         self.deadline = float("inf")  # the running test cell's: all its calls share the cell's time limit
         self.session = Session(key=info["key"], signature_scheme=info.get("signature_scheme", "hmac-sha256"))
         self.context = zmq.Context()
@@ -701,11 +749,13 @@ class KernelLink:
                         answer = found
         return answer
 
-    def call(self, name: str, args, kwargs):
+    def call(self, name: str, args, kwargs, classes: dict | None = None, imports: str = ""):
+        """Call ``name`` in the kernel; ``classes`` and ``imports``: the test cell's classes and the
+        set-up's imports, which the kernel needs to make the models the test passes."""
         self._wait_ready()
         sent: list = []
         # silent: no execute_input and no execution count per call (a test may make hundreds of calls)
-        content = {"code": call_request(name, args, kwargs, sent, self.classes, self.imports), "silent": True,
+        content = {"code": call_request(name, args, kwargs, sent, classes, imports), "silent": True,
                    "store_history": False, "user_expressions": {}, "allow_stdin": False, "stop_on_error": False}
         msg = self.session.msg("execute_request", content)
         msg_id = msg["header"]["msg_id"]
@@ -844,10 +894,10 @@ class Judge:
             return "", _error_output(RuntimeError(f"the grader's set-up failed: {_text(self._setup_error)}"))
         if self.link is None:
             return "", _error_output(RuntimeError("the grader has no connection to your kernel"))
+        call = functools.partial(self.link.call, classes=test_classes(source), imports=self._imports)
         for name in self._answers:
-            self.namespace[name] = Remote(name, self.link)
+            self.namespace[name] = Remote(name, call)
         self.link.cell, self.link.deadline, self.link.printed = cell_id, time.monotonic() + self.link.timeout, []
-        self.link.classes, self.link.imports = test_classes(source), self._imports
         printed, error = io.StringIO(), None
         try:
             with contextlib.redirect_stdout(printed), grading():

@@ -124,11 +124,32 @@ def test_an_answer_that_never_returns_fails_in_time_and_the_kernel_goes_on(kerne
 @pytest.mark.parametrize("value", [
     np.arange(6, dtype=np.float32).reshape(2, 3), np.array(2.5), np.int64(3), np.float16(1.5), 3, 2.5, -0.0,
     float("inf"), True, None, "text", 1 + 2j, (1, (2.0, "a")), [np.zeros(0), [None]],
-    {"a": 1, 2: np.ones((1, 1), dtype=bool)}, np.dtype("int8")])
+    {"a": 1, 2: np.ones((1, 1), dtype=bool)}, np.dtype("int8"),
+    np.arange(3 * judge.INLINE_BYTES // 8, dtype=np.float64).reshape(3, -1), np.array(["a", "bc"])])  # .npz, not inline
 def test_data_crosses_unchanged(value):
     got = judge.decode(judge.encode(value))
     assert type(got) is type(value)
     assert repr(got) == repr(value)
+    if isinstance(value, np.ndarray):
+        assert np.array_equal(got, value) and got.dtype == value.dtype and got.flags.writeable
+
+
+def inline(*arrays) -> str:
+    return judge.INLINE_PREFIX + json.dumps({"tree": {"list": [{"array": i, "kind": "numpy"} for i in range(len(arrays))]},
+                                             "arrays": list(arrays)})
+
+
+def test_small_arrays_cross_inline_and_a_malformed_one_is_refused():
+    assert judge.encode(np.zeros((2, 3), dtype=np.float32)).startswith(judge.INLINE_PREFIX)
+    assert not judge.encode(np.zeros(judge.INLINE_BYTES // 8 + 1)).startswith(judge.INLINE_PREFIX)
+    eight = base64.b64encode(bytes(8)).decode()
+    assert judge.decode(inline(["<f4", [2], eight]))[0].tolist() == [0.0, 0.0]
+    for entry in (["|O", [1], eight], ["i4,i4", [1], eight], ["<f8", [2], eight], ["<f8", [-1, -1], eight],
+                  ["<f8", [2**62, 2**62], ""], ["<f8", [1], "not base64!"], ["<f8", "1", eight], ["<f8", [1]]):
+        with pytest.raises(judge.NotData):
+            judge.decode(inline(entry))
+    with pytest.raises(judge.NotData, match="limits"):  # many small arrays, too many bytes in all
+        judge.decode(inline(*[["|u1", [judge.INLINE_BYTES // 2], base64.b64encode(bytes(judge.INLINE_BYTES // 2)).decode()]] * 3))
 
 
 def test_tensors_cross_with_their_framework_and_dtype():
