@@ -11,10 +11,11 @@ globals), the comparison happens here, on values it cannot change after the fact
 kernel still runs the cell's static checks (``check_from_scratch``: they read the answer's code)
 as a guarded test (:mod:`.guard`), and nothing else of the cell: the references never enter it.
 
-A PyTorch model the test builds and passes goes to the kernel pickled (the grader is trusted: only
-the kernel unpickles) and comes back as data, its state after the call (:class:`ModuleState`). An
-answer's random draws use the kernel's generator, seeded at each call from the test's generator.
-Cells whose answers build objects (models, layers) stay in-process (:mod:`.guard`, :mod:`.audit`).
+A model the test builds and passes goes to the kernel, PyTorch's pickled (the grader is trusted: only
+the kernel unpickles), Keras' as its configuration and weights (the kernel makes it with Keras'
+``deserialize_keras_object``), and comes back as data, its state after the call (:class:`ModuleState`).
+An answer's random draws use the kernel's generator, seeded at each call from the test's PyTorch
+generator. Cells whose answers build objects (models, layers) stay in-process (:mod:`.guard`, :mod:`.audit`).
 """
 from __future__ import annotations
 
@@ -111,7 +112,7 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
             return {"array": len(arrays) - 1, "kind": "numpy"}
         if np is not None and isinstance(v, np.dtype):
             return {"dtype": str(v), "kind": "numpy"}
-        if torch is not None and isinstance(v, torch.nn.Module):
+        if (torch is not None and isinstance(v, torch.nn.Module)) or _is_keras_layer(v):
             return module(v, depth)
         kind = _framework(v)
         if kind == "torch":
@@ -150,13 +151,22 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
                 if sent is v:
                     return {"module": index}
             send.append(v)
+            if _is_keras_layer(v):  # data, not a pickle: its configuration, trainable flags and weights
+                return {"module": len(send) - 1, "keras": _keras_spec(v),
+                        "weights": [node(np.asarray(w.numpy()), depth + 1) for w in v.weights]}
             return {"module": len(send) - 1}
         for index, sent in enumerate(known or ()):
             if sent is v:
                 if before is None:
                     return {"module": index}
-                return {"module": index, "state": node(_module_state(v, before[index]), depth + 1)}
+                state = _keras_state(v, before[index]) if _is_keras_layer(v) else _module_state(v, before[index])
+                return {"module": index, "state": node(state, depth + 1)}
         for index, sent in enumerate(known or ()):  # a layer of a model the grader sent (`model[0]`)
+            if _is_keras_layer(sent):
+                for number, layer in enumerate(_keras_layers(sent)):
+                    if layer is v and number:
+                        return {"module": index, "layer": number}
+                continue
             for path, layer in sent.named_modules():
                 if layer is v and path:
                     return {"module": index, "path": path}
@@ -174,8 +184,8 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
         return INLINE_PREFIX + json.dumps({"tree": root, "arrays": [
             [a.dtype.str, list(a.shape), base64.b64encode(a.tobytes()).decode("ascii")] for a in arrays]})
     members = {f"a{i}": a for i, a in enumerate(arrays)}
-    if send:
-        members["modules"] = np.frombuffer(_pickled(send), dtype=np.uint8)
+    if send:  # PyTorch's models pickled (Keras' went as data, above: None in their place)
+        members["modules"] = np.frombuffer(_pickled([None if _is_keras_layer(m) else m for m in send]), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, tree=np.frombuffer(tree.encode(), dtype=np.uint8), **members)
     data = buffer.getvalue()
@@ -218,7 +228,7 @@ def decode(text, modules: list | None = None, unpickle: list | None = None, stat
         if unpickle is None:
             raise NotData("a pickle, where the grader takes data only")
         unpickle.extend(_unpickled(sent.tobytes()))
-        modules = unpickle
+        return _rebuild(tree, arrays, unpickle, states, from_grader=True)
     return _rebuild(tree, arrays, modules, states)
 
 
@@ -251,8 +261,9 @@ def _from_inline(text: str, modules: list | None, states: bool):
     return _rebuild(found.get("tree"), arrays, modules, states)
 
 
-def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = False):
-    """The value a decoded structure describes, its arrays taken from ``arrays`` (each at most once)."""
+def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = False, from_grader: bool = False):
+    """The value a decoded structure describes, its arrays taken from ``arrays`` (each at most once).
+    A Keras model's configuration is read only ``from_grader`` (by the kernel: the grader takes data only)."""
     used, count = set(), [0]
 
     def value(n, depth=0):
@@ -309,10 +320,22 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
             index = n["module"]
             if type(index) is not int or modules is None or not 0 <= index < len(modules):
                 raise NotData("a model the grader did not send")
+            if "keras" in n:
+                if not from_grader:
+                    raise NotData("a model's configuration, where the grader takes data only")
+                modules[index] = _keras_made(n["keras"], [value(w, depth + 1) for w in n.get("weights") or []])
+                return modules[index]
+            if modules[index] is None:
+                raise NotData("a model the grader did not send")
             if "state" in n:
                 if not states:
                     raise NotData("a model's state where a value was expected")
                 return ModuleState(modules[index], value(n["state"], depth + 1))
+            if "layer" in n:
+                layers = _keras_layers(modules[index]) if _is_keras_layer(modules[index]) else []
+                if type(n["layer"]) is not int or not 0 < n["layer"] < len(layers):
+                    raise NotData("a layer the grader's model does not have")
+                return layers[n["layer"]]
             if "path" in n:
                 try:
                     return modules[index].get_submodule(str(n["path"]))
@@ -351,6 +374,93 @@ def _module_state(module, before: dict) -> dict:
     return {"training": {name: bool(m.training) for name, m in module.named_modules()},
             "parameters": {name: [p, before.get(name) is p] for name, p in module.named_parameters()},
             "buffers": {name: b for name, b in module.named_buffers() if b is not None}}
+
+
+# -- Keras models a test passes: their configuration and weights to the kernel, their state back as data ------
+def _is_keras_layer(value) -> bool:
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(value, keras.layers.Layer)
+
+
+def _keras_layers(layer) -> list:
+    """The layer and every layer inside it, in Keras' own order (the same for a model and its copy)."""
+    return list(layer._flatten_layers(include_self=True, recursive=True))  # Keras 3 has no public recursive walk
+
+
+def _keras_spec(layer) -> dict:
+    """What the kernel needs to make a copy of the grader's Keras model (its weights apart): its
+    configuration, and the trainable flags of its layers and weights (a flag set on a weight is not
+    in the configuration)."""
+    import keras
+
+    try:
+        config = json.dumps(keras.saving.serialize_keras_object(layer))
+    except Exception as error:  # noqa: BLE001 - a test's own class without get_config
+        raise NotData(f"a Keras model that cannot be described by its configuration ({_text(error)})") from None
+    return {"config": config, "layers": [bool(x.trainable) for x in _keras_layers(layer)],
+            "weights": [bool(w.trainable) for w in layer.weights]}
+
+
+def _keras_made(spec, weights: list):
+    """The grader's Keras model, made in the kernel from :func:`_keras_spec` and its weights."""
+    import keras
+
+    try:
+        layer = keras.saving.deserialize_keras_object(json.loads(str(spec["config"])))
+        layer.set_weights(weights)
+        _set_trainable(layer, spec["layers"], spec["weights"])
+    except Exception as error:  # noqa: BLE001
+        raise NotData(f"the grader's Keras model could not be made in the kernel ({_text(error)})") from None
+    return layer
+
+
+def _set_trainable(model, layer_flags: list, weight_flags: list) -> None:
+    """The trainable flags of each layer (outer ones first: setting one sets those inside it), then of each weight."""
+    for layer, flag in zip(_keras_layers(model), layer_flags):
+        if isinstance(flag, bool) and layer.trainable != flag:
+            layer.trainable = flag
+    for variable, flag in zip(model.weights, weight_flags):
+        if isinstance(flag, bool) and variable.trainable != flag:
+            variable.trainable = flag
+
+
+def _keras_state(layer, before: list) -> dict:
+    """After a call: each layer's ``trainable``; each weight's value, whether it is still the variable it was,
+    and its own ``trainable``."""
+    import numpy as np
+
+    return {"trainable": [bool(x.trainable) for x in _keras_layers(layer)],
+            "weights": [[np.asarray(w.numpy()), i < len(before) and w is before[i], bool(w.trainable)]
+                        for i, w in enumerate(layer.weights)]}
+
+
+def _write_back_keras(model, state) -> None:
+    """Make the grader's Keras ``model`` what the kernel's copy became: trainable flags (layers, then
+    weights) and values assigned in place. Layers or weights added, removed or replaced do not cross:
+    the call fails, saying so."""
+    import numpy as np
+
+    layers, variables = _keras_layers(model), list(model.weights)
+    flags = state.get("trainable") if isinstance(state, dict) else None
+    weights = state.get("weights") if isinstance(state, dict) else None
+    if not isinstance(flags, list) or not isinstance(weights, list):
+        raise AnswerError("the student's kernel sent a malformed model state")
+    if len(flags) != len(layers):
+        raise AnswerError("the answer added or removed layers of the model: the test gets back a model's "
+                          "trainable flags and weights, not new layers")
+    if len(weights) != len(variables) or not all(isinstance(w, list) and len(w) == 3 and w[1] is True for w in weights):
+        raise AnswerError("the answer added, removed or replaced weights of the model: the test gets back weights "
+                          "changed in place (assign), not new variables")
+    changed = []
+    for variable, (value, _, _) in zip(variables, weights):
+        current = np.asarray(variable.numpy())
+        if not isinstance(value, np.ndarray) or value.shape != current.shape or value.dtype != current.dtype:
+            raise AnswerError(f"the answer changed the shape or dtype of the weight {variable.path}")
+        if value.tobytes() != current.tobytes():
+            changed.append((variable, value))
+    _set_trainable(model, flags, [w[2] for w in weights])  # checked first: nothing is applied from a state refused
+    for variable, value in changed:
+        variable.assign(value)
 
 
 class _TestClassPickler(pickle.Pickler):
@@ -512,7 +622,7 @@ def _read_and_answer(user_ns: dict, request: str) -> dict:
             _KERNEL.classes = {}
     except Exception as error:  # noqa: BLE001 - a malformed request: say so
         return {"error": ["NotData", f"the grader's request could not be read: {error}"[:2000]]}
-    before = [dict(m.named_parameters()) for m in modules]
+    before = [list(m.weights) if _is_keras_layer(m) else dict(m.named_parameters()) for m in modules]
     function = user_ns.get(name)
     if function is None:
         return {"error": ["NameError", f"name {name!r} is not defined: run the cell that defines it"]}
@@ -832,7 +942,7 @@ def write_back(original, changed, depth=0) -> None:
         return
     if isinstance(changed, ModuleState):
         if changed.module is original:
-            _write_back_module(original, changed.state)
+            (_write_back_keras if _is_keras_layer(original) else _write_back_module)(original, changed.state)
         return
     if isinstance(original, list) and isinstance(changed, list):
         if len(original) != len(changed):

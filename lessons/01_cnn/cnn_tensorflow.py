@@ -602,19 +602,21 @@ def predict_classes(model, images):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "predict_classes_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-class FixedScores(keras.Model):
-    """A stand-in model: image i (its top-left pixel holds i) gets the scores of row i."""
-    def __init__(self, scores):
-        super().__init__()
-        self.scores = tf.constant(scores, tf.float32)
-    def call(self, images, training=False):
-        return tf.gather(self.scores, tf.cast(tf.convert_to_tensor(images)[:, 0, 0, 0], tf.int32))
+# %% nbgrader={"grade": true, "grade_id": "predict_classes_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
+def FixedScores(scores):
+    """A stand-in model: image i of numbered_images gets the scores of row i (its one lit pixel
+    picks that row of the dense layer's kernel)."""
+    scores = np.asarray(scores, np.float32)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(scores.shape[1], use_bias=False)])
+    kernel = np.zeros((28 * 28, scores.shape[1]), np.float32)
+    kernel[:len(scores)] = scores
+    model.layers[-1].kernel.assign(kernel)
+    return model
 
 def numbered_images(n):
-    """n blank images whose top-left pixels hold their numbers 0, ..., n - 1."""
+    """n blank images, image i with a 1 at pixel (0, i) of its first row."""
     images = np.zeros((n, 28, 28, 1), np.float32)
-    images[:, 0, 0, 0] = np.arange(n)
+    images[np.arange(n), 0, np.arange(n), 0] = 1.0
     return images
 
 scores = np.array([[0.1, 2.0, -1.0], [3.0, 0.0, 1.0], [-2.0, -3.0, -1.0]])
@@ -687,7 +689,7 @@ def first_conv_feature_maps(model, images):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "first_conv_feature_maps_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "first_conv_feature_maps_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 cu.seed_everything(0)
 reference = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3, activation="relu"),
                               keras.layers.MaxPool2D(2), keras.layers.Flatten(), keras.layers.Dense(10)])

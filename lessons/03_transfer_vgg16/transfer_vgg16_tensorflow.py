@@ -213,7 +213,7 @@ def freeze_base(base):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "freeze_base_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "freeze_base_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 small = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Conv2D(4, 3)])
 assert freeze_base(small) is small, "freeze_base should return the base it froze"
 check_equal(cu.count_params(small, trainable_only=True), 0, name="trainable parameters left in the frozen base")
@@ -253,7 +253,7 @@ def count_params_split(model):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "count_params_split_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "count_params_split_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2)])
 model.layers[0].trainable = False
 check_equal(tuple(int(v) for v in count_params_split(model)), (8, 15), name="count_params_split of a small model")

@@ -608,7 +608,7 @@ def init_forget_bias(layer, value=1.0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "init_forget_bias_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "init_forget_bias_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     layer = keras.layers.LSTM(3, unit_forget_bias=False)

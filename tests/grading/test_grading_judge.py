@@ -469,3 +469,96 @@ def test_the_answers_draws_follow_the_tests_seed():
     request = json.loads(judge.call_request("draw", (4,), {}))
     assert type(request["context"]["seed"]) is int  # a seed drawn from the test's generator goes out; no state comes back
     assert set(judge.answer_call(namespace, json.dumps(request))) == {"result", "args"}
+
+
+KERAS_ANSWERS = """
+import numpy as np
+def freeze_layers(base):
+    base.trainable = False
+    return base
+def freeze_weights(base):
+    for weight in base.weights:
+        weight.trainable = False
+def counts(model):
+    return (sum(int(np.prod(w.shape)) for w in model.trainable_weights),
+            sum(int(np.prod(w.shape)) for w in model.non_trainable_weights))
+def fill_bias(layer, value):
+    layer.bias.assign(np.full(layer.bias.shape, value))
+    return layer
+def second_layer(model):
+    return model.layers[1]
+"""
+
+
+def keras_model(keras):
+    block = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization()],
+                             name="block")
+    return keras.Sequential([keras.Input((6, 6, 3)), block, keras.layers.Flatten(), keras.layers.Dense(2)])
+
+
+def test_a_keras_model_the_test_passes_crosses_as_data_and_comes_back_as_itself():
+    keras = pytest.importorskip("keras")
+    namespace = {}
+    exec(KERAS_ANSWERS, namespace)
+    model = keras_model(keras)
+    model.layers[0].layers[0].kernel.trainable = False  # a flag on a weight, not in the model's configuration
+    # conv 108 + 4, batch norm 4 + 4 (and 8 moving statistics), dense 64 * 2 + 2; the conv's kernel frozen
+    assert call(namespace, "counts", model) == (250 - 108, 8 + 108)
+    assert call(namespace, "second_layer", model) is model.layers[1]  # a layer of the test's model, by its place
+    assert call(namespace, "freeze_layers", model) is model
+    assert model.trainable_weights == [] and not any(layer.trainable for layer in model.layers)
+    model = keras_model(keras)
+    assert call(namespace, "freeze_weights", model) is None
+    assert model.trainable_weights == [] and all(layer.trainable for layer in model.layers)  # the weights' own flags
+    layer = keras.layers.Dense(3, dtype="float64")
+    layer.build((None, 2))
+    bias = layer.bias
+    assert call(namespace, "fill_bias", layer, 0.5) is layer
+    assert layer.bias is bias and bias.numpy().tolist() == [0.5] * 3  # assigned in place, the same variable
+
+
+def test_a_keras_model_that_cannot_be_described_as_data_is_not_sent_and_the_grader_never_reads_a_configuration():
+    keras = pytest.importorskip("keras")
+
+    class Own(keras.Model):  # a test's class whose __init__ takes an array: no configuration
+        def __init__(self, table):
+            super().__init__()
+            self.table = table
+
+        def call(self, x):
+            return x
+
+    with pytest.raises(judge.NotData, match="cannot be judged"):
+        judge.call_request("f", (Own(np.zeros(3)),), {})
+    sent = [keras.layers.Dense(1)]
+    kernel_made = judge.encode([sent[0]], send=[])  # what a kernel would send to make a model in the grader
+    with pytest.raises(judge.NotData, match="configuration|pickle"):
+        judge.decode(kernel_made, modules=sent)
+    with pytest.raises(judge.NotData, match="configuration"):
+        judge.decode(stored(b'{"module": 0, "keras": {"config": "{}"}, "weights": []}', a0=np.zeros(1)), modules=sent)
+
+
+def test_a_kernels_keras_state_changes_only_what_an_answer_in_the_process_could():
+    keras = pytest.importorskip("keras")
+    layer = keras.layers.Dense(2)
+    layer.build((None, 2))
+    kernel, sent = layer.kernel, [layer]
+
+    def answer(weights, layers=(True,), bias_shape=(2,)):
+        entries = [{"list": [{"array": i, "kind": "numpy"}, same, trainable]} for i, (same, trainable) in enumerate(weights)]
+        tree = {"list": [{"list": [{"module": 0, "state": {"dict": [["trainable", {"list": list(layers)}],
+                                                                    ["weights", {"list": entries}]]}}]}, {"dict": []}]}
+        return {"result": "json:null", "args": stored(json.dumps(tree).encode(), a0=np.ones((2, 2), np.float32),
+                                                      a1=np.ones(bias_shape, np.float32))}
+
+    with pytest.raises(judge.AnswerError, match="replaced"):
+        judge.call_result("f", answer([(True, True), (False, True)]), (layer,), {}, sent)
+    with pytest.raises(judge.AnswerError, match="layers"):
+        judge.call_result("f", answer([(True, True), (True, True)], layers=(True, False)), (layer,), {}, sent)
+    with pytest.raises(judge.AnswerError, match="added, removed or replaced weights"):
+        judge.call_result("f", answer([(True, True)]), (layer,), {}, sent)
+    with pytest.raises(judge.AnswerError, match="shape or dtype"):  # the bias's value given the kernel's shape
+        judge.call_result("f", answer([(True, True), (True, True)], bias_shape=(2, 2)), (layer,), {}, sent)
+    judge.call_result("f", answer([(True, False), (True, "yes")]), (layer,), {}, sent)
+    assert layer.kernel is kernel and kernel.numpy().tolist() == [[1, 1], [1, 1]] and not kernel.trainable
+    assert layer.bias.trainable  # a flag that is not a bool is ignored
