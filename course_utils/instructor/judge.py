@@ -46,6 +46,7 @@ JSON_PREFIX = "json:"        # a value without arrays: its JSON (no numpy needed
 INLINE_PREFIX = "inline:"    # a value with small numeric arrays: their bytes in the JSON (an .npz costs ~0.3 ms each way)
 INLINE_BYTES = 64 << 10      # arrays of at most this many bytes in all go inline
 INLINE_KINDS = "biufc"       # numpy dtype kinds that go inline: bool, integers, floats, complex
+INLINE_TEXT = MAX_TREE_BYTES + INLINE_BYTES * 2  # the longest inline text (base64 makes 4 characters of 3 bytes)
 STATIC_CHECKS = {"check_from_scratch"}  # what of a judged cell still runs in the student's kernel
 KERNEL_PLACEHOLDER = "# the grader runs this test itself, calling your functions (course_utils.instructor.judge)"
 # exceptions an answer may raise that the test sees as themselves (anything else: AnswerError)
@@ -82,8 +83,8 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
     """``value`` as text: an ``.npz`` (arrays, and the structure as JSON) in base64; small numeric
     arrays inline in the JSON instead, and a value without arrays as JSON alone.
 
-    PyTorch modules (the models a test passes): the grader's side gives ``send``, a list that collects
-    them, and they travel pickled (to the kernel only, :func:`_pickled`); the kernel's side gives
+    Models a test passes: the grader's side gives ``send``, a list that collects them; PyTorch's travel
+    pickled (to the kernel only, :func:`_pickled`), Keras' as data (:func:`_keras_spec`); the kernel's side gives
     ``known``, the modules it was sent: one of those goes back by its number, with its state after
     the call when ``before`` (each module's parameters before it) is given, and any other is not data.
     """
@@ -150,6 +151,8 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
             for index, sent in enumerate(send):
                 if sent is v:
                     return {"module": index}
+            if _is_keras_layer(v):
+                _check_keras_apart(v, [m for m in send if _is_keras_layer(m)])
             send.append(v)
             if _is_keras_layer(v):  # data, not a pickle: its configuration, trainable flags and weights
                 return {"module": len(send) - 1, "keras": _keras_spec(v),
@@ -179,10 +182,11 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
         if len(tree) > MAX_TREE_BYTES:
             raise NotData(f"more than {MAX_TREE_BYTES >> 20} MB of numbers and strings")
         return JSON_PREFIX + tree
-    if not send and sum(a.nbytes for a in arrays) <= INLINE_BYTES and all(a.dtype.kind in INLINE_KINDS for a in arrays) \
-            and len(tree) <= MAX_TREE_BYTES:
-        return INLINE_PREFIX + json.dumps({"tree": root, "arrays": [
+    if not send and sum(a.nbytes for a in arrays) <= INLINE_BYTES and all(a.dtype.kind in INLINE_KINDS for a in arrays):
+        text = json.dumps({"tree": root, "arrays": [
             [a.dtype.str, list(a.shape), base64.b64encode(a.tobytes()).decode("ascii")] for a in arrays]})
+        if len(text) <= INLINE_TEXT:  # what _from_inline reads; a longer one goes as an .npz
+            return INLINE_PREFIX + text
     members = {f"a{i}": a for i, a in enumerate(arrays)}
     if send:  # PyTorch's models pickled (Keras' went as data, above: None in their place)
         members["modules"] = np.frombuffer(_pickled([None if _is_keras_layer(m) else m for m in send]), dtype=np.uint8)
@@ -204,7 +208,7 @@ def decode(text, modules: list | None = None, unpickle: list | None = None, stat
     if text.startswith(JSON_PREFIX):
         if len(text) > MAX_TREE_BYTES + len(JSON_PREFIX):
             raise NotData("an encoded value beyond the limits")
-        return _rebuild(json.loads(text[len(JSON_PREFIX):]), {}, modules, states)
+        return _rebuild(_parsed_json(text[len(JSON_PREFIX):]), {}, modules, states)
     if text.startswith(INLINE_PREFIX):
         return _from_inline(text[len(INLINE_PREFIX):], modules, states)
     import numpy as np
@@ -222,7 +226,7 @@ def decode(text, modules: list | None = None, unpickle: list | None = None, stat
             raise NotData("an encoded value that is compressed or beyond the limits")
     with np.load(io.BytesIO(data), allow_pickle=False) as files:
         arrays = {name: files[name] for name in files.files}
-    tree = json.loads(arrays.pop("tree").tobytes().decode())
+    tree = _parsed_json(arrays.pop("tree").tobytes().decode(errors="replace"))
     sent = arrays.pop("modules", None)
     if sent is not None:
         if unpickle is None:
@@ -236,9 +240,9 @@ def _from_inline(text: str, modules: list | None, states: bool):
     """The value of an :data:`INLINE_PREFIX` text: numeric arrays only, their dtype, shape and bytes checked."""
     import numpy as np
 
-    if len(text) > MAX_TREE_BYTES + INLINE_BYTES * 2:
+    if len(text) > INLINE_TEXT:
         raise NotData("an encoded value beyond the limits")
-    found = json.loads(text)
+    found = _parsed_json(text)
     listed = found.get("arrays") if isinstance(found, dict) else None
     if not isinstance(listed, list) or len(listed) > MAX_NODES:
         raise NotData("a malformed value")
@@ -246,7 +250,9 @@ def _from_inline(text: str, modules: list | None, states: bool):
     for index, entry in enumerate(listed):
         try:
             dtype_name, shape, data = entry
-            dtype = np.dtype(str(dtype_name)[:8])
+            if not isinstance(dtype_name, str) or len(dtype_name) > 8:
+                raise TypeError("the dtype is not a short name")
+            dtype = np.dtype(dtype_name)
             if not isinstance(shape, list) or not all(type(d) is int for d in shape):
                 raise TypeError("the shape is not a list of integers")
             shape = tuple(shape)
@@ -257,8 +263,18 @@ def _from_inline(text: str, modules: list | None, states: bool):
         if dtype.kind not in INLINE_KINDS or len(shape) > MAX_DEPTH or min(shape, default=0) < 0 or total > INLINE_BYTES \
                 or len(raw) != dtype.itemsize * math.prod(shape):
             raise NotData("an array whose dtype, shape and bytes do not agree, or beyond the limits")
-        arrays[f"a{index}"] = np.frombuffer(bytearray(raw), dtype=dtype, count=len(raw) // dtype.itemsize).reshape(shape)
+        try:
+            arrays[f"a{index}"] = np.frombuffer(bytearray(raw), dtype=dtype, count=len(raw) // dtype.itemsize).reshape(shape)
+        except ValueError as error:  # an empty array of an impossible shape ((0, 2**62): "array is too big")
+            raise NotData(f"a malformed array ({_text(error)})") from None
     return _rebuild(found.get("tree"), arrays, modules, states)
+
+
+def _parsed_json(text: str):
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:  # malformed, or nested deeper than the parser goes
+        raise NotData(f"not an encoded value ({_text(error)[:200]})") from None
 
 
 def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = False, from_grader: bool = False):
@@ -361,10 +377,11 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
     return value(tree)
 
 
-# -- models a test passes (PyTorch modules): pickled to the kernel, their state sent back as data ------
+# -- models a test passes: PyTorch's pickled to the kernel, Keras' as data; their state sent back as data ------
 class ModuleState:
-    """A model the grader sent, as the kernel reports it after a call: which of its modules train, its
-    parameters (and whether each is still the object it was) and its buffers; :func:`write_back` applies it."""
+    """A model the grader sent, as the kernel reports it after a call (PyTorch: which of its modules
+    train, its parameters, whether each is still the object it was, and its buffers; Keras: trainable
+    flags and weights, :func:`_keras_state`); :func:`write_back` applies it."""
 
     def __init__(self, module, state):
         self.module, self.state = module, state
@@ -387,12 +404,23 @@ def _keras_layers(layer) -> list:
     return list(layer._flatten_layers(include_self=True, recursive=True))  # Keras 3 has no public recursive walk
 
 
+def _check_keras_apart(layer, sent: list) -> None:
+    """Each Keras model goes as a copy of its own: a model and a layer inside it (or two models sharing
+    a layer) would become separate copies in the kernel, and what the answer did to one not reach the other."""
+    mine = {id(w) for w in layer.weights}
+    if any(mine & {id(w) for w in other.weights} or layer in _keras_layers(other) or other in _keras_layers(layer)
+           for other in sent):
+        raise NotData("Keras models that share layers or weights (a model and a layer inside it) in one call")
+
+
 def _keras_spec(layer) -> dict:
     """What the kernel needs to make a copy of the grader's Keras model (its weights apart): its
     configuration, and the trainable flags of its layers and weights (a flag set on a weight is not
     in the configuration)."""
     import keras
 
+    if not layer.built:  # the answer would build it in the kernel: new weights (and layers) the test never had
+        raise NotData(f"an unbuilt Keras model ({type(layer).__name__}): build it first (keras.Input or .build)")
     try:
         config = json.dumps(keras.saving.serialize_keras_object(layer))
     except Exception as error:  # noqa: BLE001 - a test's own class without get_config
@@ -445,10 +473,13 @@ def _write_back_keras(model, state) -> None:
     weights = state.get("weights") if isinstance(state, dict) else None
     if not isinstance(flags, list) or not isinstance(weights, list):
         raise AnswerError("the student's kernel sent a malformed model state")
+    if not all(type(f) is bool for f in flags) or not all(isinstance(w, list) and len(w) == 3 and type(w[2]) is bool
+                                                           for w in weights):
+        raise AnswerError("the student's kernel sent a malformed model state")
     if len(flags) != len(layers):
         raise AnswerError("the answer added or removed layers of the model: the test gets back a model's "
                           "trainable flags and weights, not new layers")
-    if len(weights) != len(variables) or not all(isinstance(w, list) and len(w) == 3 and w[1] is True for w in weights):
+    if len(weights) != len(variables) or not all(w[1] is True for w in weights):
         raise AnswerError("the answer added, removed or replaced weights of the model: the test gets back weights "
                           "changed in place (assign), not new variables")
     changed = []

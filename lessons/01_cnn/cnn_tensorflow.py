@@ -605,12 +605,15 @@ def predict_classes(model, images):
 # %% nbgrader={"grade": true, "grade_id": "predict_classes_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 def FixedScores(scores):
     """A stand-in model: image i of numbered_images gets the scores of row i (its one lit pixel
-    picks that row of the dense layer's kernel)."""
+    picks that row of the dense layer's kernel; the large bias makes rescaled images score otherwise)."""
     scores = np.asarray(scores, np.float32)
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(scores.shape[1], use_bias=False)])
-    kernel = np.zeros((28 * 28, scores.shape[1]), np.float32)
-    kernel[:len(scores)] = scores
+    classes = scores.shape[1]
+    bias = np.linspace(-30.0, 30.0, classes, dtype=np.float32)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(classes)])
+    kernel = np.zeros((28 * 28, classes), np.float32)
+    kernel[:len(scores)] = scores - bias
     model.layers[-1].kernel.assign(kernel)
+    model.layers[-1].bias.assign(bias)
     return model
 
 def numbered_images(n):
@@ -639,6 +642,7 @@ check_equal(single.astype(np.int64), scores[4:5].argmax(axis=1), name="predict_c
 cu.seed_everything(3)
 dropout_model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10),
                                   keras.layers.Dropout(0.5)])
+dropout_model.layers[1].bias.assign(np.random.default_rng(5).normal(size=10) * 0.5)  # rescaled images score otherwise
 images = np.random.default_rng(4).uniform(size=(64, 28, 28, 1)).astype(np.float32)
 expected = np.argmax(np.asarray(dropout_model(images, training=False)), axis=1)
 check_equal(np.asarray(predict_classes(dropout_model, images)).astype(np.int64), expected,

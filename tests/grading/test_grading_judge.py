@@ -145,9 +145,15 @@ def test_small_arrays_cross_inline_and_a_malformed_one_is_refused():
     eight = base64.b64encode(bytes(8)).decode()
     assert judge.decode(inline(["<f4", [2], eight]))[0].tolist() == [0.0, 0.0]
     for entry in (["|O", [1], eight], ["i4,i4", [1], eight], ["<f8", [2], eight], ["<f8", [-1, -1], eight],
-                  ["<f8", [2**62, 2**62], ""], ["<f8", [1], "not base64!"], ["<f8", "1", eight], ["<f8", [1]]):
+                  ["<f8", [2**62, 2**62], ""], ["<f8", [0, 2**62], ""], ["<f8", [1], "not base64!"], ["<f8", "1", eight],
+                  ["<f8", [1]], ["<f8" + " " * 100, [1], eight]):
         with pytest.raises(judge.NotData):
             judge.decode(inline(entry))
+    for text in (judge.INLINE_PREFIX + "[" * 100_000, judge.JSON_PREFIX + "{"):  # too deep for the parser; malformed
+        with pytest.raises(judge.NotData, match="not an encoded value"):
+            judge.decode(text)
+    many = ["x" * 3_500_000, [np.float32(i) for i in range(16_000)]]  # few bytes, but a long inline text: an .npz
+    assert not judge.encode(many).startswith(judge.INLINE_PREFIX) and len(judge.decode(judge.encode(many))[1]) == 16_000
     with pytest.raises(judge.NotData, match="limits"):  # many small arrays, too many bytes in all
         judge.decode(inline(*[["|u1", [judge.INLINE_BYTES // 2], base64.b64encode(bytes(judge.INLINE_BYTES // 2)).decode()]] * 3))
 
@@ -531,10 +537,7 @@ def test_a_keras_model_that_cannot_be_described_as_data_is_not_sent_and_the_grad
     with pytest.raises(judge.NotData, match="cannot be judged"):
         judge.call_request("f", (Own(np.zeros(3)),), {})
     sent = [keras.layers.Dense(1)]
-    kernel_made = judge.encode([sent[0]], send=[])  # what a kernel would send to make a model in the grader
-    with pytest.raises(judge.NotData, match="configuration|pickle"):
-        judge.decode(kernel_made, modules=sent)
-    with pytest.raises(judge.NotData, match="configuration"):
+    with pytest.raises(judge.NotData, match="configuration"):  # what a kernel could send to make a model here
         judge.decode(stored(b'{"module": 0, "keras": {"config": "{}"}, "weights": []}', a0=np.zeros(1)), modules=sent)
 
 
@@ -559,6 +562,18 @@ def test_a_kernels_keras_state_changes_only_what_an_answer_in_the_process_could(
         judge.call_result("f", answer([(True, True)]), (layer,), {}, sent)
     with pytest.raises(judge.AnswerError, match="shape or dtype"):  # the bias's value given the kernel's shape
         judge.call_result("f", answer([(True, True), (True, True)], bias_shape=(2, 2)), (layer,), {}, sent)
-    judge.call_result("f", answer([(True, False), (True, "yes")]), (layer,), {}, sent)
+    with pytest.raises(judge.AnswerError, match="malformed"):  # a flag that is not a bool
+        judge.call_result("f", answer([(True, False), (True, "yes")]), (layer,), {}, sent)
+    assert kernel.trainable and kernel.numpy().tolist() != [[1, 1], [1, 1]]  # nothing of a refused state applied
+    judge.call_result("f", answer([(True, False), (True, True)]), (layer,), {}, sent)
     assert layer.kernel is kernel and kernel.numpy().tolist() == [[1, 1], [1, 1]] and not kernel.trainable
-    assert layer.bias.trainable  # a flag that is not a bool is ignored
+    assert layer.bias.trainable
+
+
+def test_keras_models_that_share_layers_or_are_unbuilt_are_not_sent():
+    keras = pytest.importorskip("keras")
+    model = keras_model(keras)
+    with pytest.raises(judge.NotData, match="share"):  # two copies in the kernel would not see each other's changes
+        judge.call_request("f", (model, model.layers[-1]), {})
+    with pytest.raises(judge.NotData, match="unbuilt"):  # the answer would add weights the test's model never had
+        judge.call_request("f", (keras.Sequential([keras.layers.Dense(3)]),), {})

@@ -533,6 +533,8 @@ VARIANTS = [
      "    return np.argmax(model(images, training=False), axis=0)\n", False),
     ("tensorflow", "predict_classes", "training mode", "def predict_classes(model, images):\n"
      "    return np.argmax(model(images, training=True), axis=1)\n", False),
+    ("tensorflow", "predict_classes", "images rescaled by 1/255 first (they are already floats)",
+     "def predict_classes(model, images):\n    return np.argmax(model(images / 255.0, training=False), axis=1)\n", False),
     ("tensorflow", "predict_classes", "tf.argmax to numpy int32", "def predict_classes(model, images):\n"
      "    return tf.argmax(model(images, training=False), axis=-1, output_type=tf.int32).numpy()\n", True),
     ("tensorflow", "predict_classes", "one image at a time", "def predict_classes(model, images):\n"
