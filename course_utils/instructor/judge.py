@@ -471,10 +471,8 @@ def _write_back_keras(model, state) -> None:
     layers, variables = _keras_layers(model), list(model.weights)
     flags = state.get("trainable") if isinstance(state, dict) else None
     weights = state.get("weights") if isinstance(state, dict) else None
-    if not isinstance(flags, list) or not isinstance(weights, list):
-        raise AnswerError("the student's kernel sent a malformed model state")
-    if not all(type(f) is bool for f in flags) or not all(isinstance(w, list) and len(w) == 3 and type(w[2]) is bool
-                                                           for w in weights):
+    if not isinstance(flags, list) or not isinstance(weights, list) or not all(type(f) is bool for f in flags) \
+            or not all(isinstance(w, list) and len(w) == 3 and type(w[2]) is bool for w in weights):
         raise AnswerError("the student's kernel sent a malformed model state")
     if len(flags) != len(layers):
         raise AnswerError("the answer added or removed layers of the model: the test gets back a model's "
