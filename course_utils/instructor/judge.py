@@ -147,22 +147,23 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
         raise NotData(f"{type(v).__module__}.{type(v).__qualname__}")
 
     def module(v, depth):
+        keras = _is_keras_layer(v)
         if send is not None:
             for index, sent in enumerate(send):
                 if sent is v:
                     return {"module": index}
-            if _is_keras_layer(v):
+            if keras:  # data, not a pickle: its configuration, trainable flags and weights
                 _check_keras_apart(v, [m for m in send if _is_keras_layer(m)])
-            send.append(v)
-            if _is_keras_layer(v):  # data, not a pickle: its configuration, trainable flags and weights
+                send.append(v)
                 return {"module": len(send) - 1, "keras": _keras_spec(v),
                         "weights": [node(np.asarray(w.numpy()), depth + 1) for w in v.weights]}
+            send.append(v)
             return {"module": len(send) - 1}
         for index, sent in enumerate(known or ()):
             if sent is v:
                 if before is None:
                     return {"module": index}
-                state = _keras_state(v, before[index]) if _is_keras_layer(v) else _module_state(v, before[index])
+                state = _keras_state(v, before[index]) if keras else _module_state(v, before[index])
                 return {"module": index, "state": node(state, depth + 1)}
         for index, sent in enumerate(known or ()):  # a layer of a model the grader sent (`model[0]`)
             if _is_keras_layer(sent):
