@@ -13,9 +13,13 @@ as a guarded test (:mod:`.guard`), and nothing else of the cell: the references 
 
 A model the test builds and passes goes to the kernel, PyTorch's pickled (the grader is trusted: only
 the kernel unpickles), Keras' as its configuration and weights (the kernel makes it with Keras'
-``deserialize_keras_object``), and comes back as data, its state after the call (:class:`ModuleState`).
-An answer's random draws use the kernel's generator, seeded at each call from the test's PyTorch
-generator. Cells whose answers build objects (models, layers) stay in-process (:mod:`.guard`, :mod:`.audit`).
+``deserialize_keras_object``), and comes back as data, its state after the call (:class:`ModuleState`:
+also the plain attributes a test's model records, ``self.batches``). A plain object of a class the test
+defines (a callable standing in for a model) goes as its attributes. An optimizer the answer returns over
+the test's model is made again here, one of ``torch.optim``'s classes over the test's own parameters.
+An answer's random draws use the kernel's generators, seeded at each call from the test's generator
+(TensorFlow's in a TensorFlow notebook, PyTorch's otherwise). Cells whose answers build objects
+(models, layers) stay in-process (:mod:`.guard`, :mod:`.audit`).
 """
 from __future__ import annotations
 
@@ -113,8 +117,10 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
             return {"array": len(arrays) - 1, "kind": "numpy"}
         if np is not None and isinstance(v, np.dtype):
             return {"dtype": str(v), "kind": "numpy"}
-        if (torch is not None and isinstance(v, torch.nn.Module)) or _is_keras_layer(v):
+        if (torch is not None and isinstance(v, torch.nn.Module)) or _is_keras_layer(v) or _is_test_instance(v):
             return module(v, depth)
+        if torch is not None and isinstance(v, torch.optim.Optimizer):
+            return optimizer(v, depth)
         kind = _framework(v)
         if kind == "torch":
             t = v.detach().cpu().resolve_conj().resolve_neg()
@@ -152,6 +158,9 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
             for index, sent in enumerate(send):
                 if sent is v:
                     return {"module": index}
+            if _is_test_instance(v):
+                send.append(v)  # a plain object of the test's class (a callable standing in for a model): its attributes
+                return {"module": len(send) - 1, "instance": type(v).__qualname__, "state": node(vars(v), depth + 1)}
             if keras:  # data, not a pickle: its configuration, trainable flags and weights
                 _check_keras_apart(v, [m for m in send if _is_keras_layer(m)])
                 send.append(v)
@@ -161,11 +170,13 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
             return {"module": len(send) - 1}
         for index, sent in enumerate(known or ()):
             if sent is v:
-                if before is None:
+                if before is None or before[index] is None:  # (a test's plain object comes back as itself only)
                     return {"module": index}
                 state = _keras_state(v, before[index]) if keras else _module_state(v, before[index])
                 return {"module": index, "state": node(state, depth + 1)}
         for index, sent in enumerate(known or ()):  # a layer of a model the grader sent (`model[0]`)
+            if not (_is_keras_layer(sent) or hasattr(sent, "named_modules")):
+                continue
             if _is_keras_layer(sent):
                 for number, layer in enumerate(_keras_layers(sent)):
                     if layer is v and number:
@@ -176,6 +187,26 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
                     return {"module": index, "path": path}
         raise NotData(f"a model made in your kernel ({type(v).__qualname__}): the test passes the model it checks, "
                       "return that one (or data)")
+
+    def optimizer(v, depth):
+        """An optimizer over the parameters of the models the grader sent: its class, settings and state,
+        each parameter named by its model and path (the grader makes the same optimizer over its own)."""
+        if known is None:
+            raise NotData(f"an optimizer ({type(v).__qualname__}): this test cannot be judged outside the kernel")
+        names = {id(p): {"module": index, "parameter": name} for index, sent in enumerate(known)
+                 if hasattr(sent, "named_parameters") for name, p in sent.named_parameters()}
+
+        def reference(p):
+            if id(p) not in names:
+                raise NotData("an optimizer over tensors that are not parameters of the model the test passes")
+            return names[id(p)]
+
+        groups = [{"params": [reference(p) for p in group["params"]],
+                   "settings": node({k: x for k, x in group.items() if k != "params"}, depth + 1)}
+                  for group in v.param_groups]
+        state = [[reference(p), node(dict(values), depth + 1)] for p, values in v.state.items()]
+        cls = type(v)
+        return {"optimizer": f"{cls.__module__}.{cls.__qualname__}", "groups": groups, "state": state}
 
     root = node(value)
     tree = json.dumps(root)
@@ -189,8 +220,9 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
         if len(text) <= INLINE_TEXT:  # what _from_inline reads; a longer one goes as an .npz
             return INLINE_PREFIX + text
     members = {f"a{i}": a for i, a in enumerate(arrays)}
-    if send:  # PyTorch's models pickled (Keras' went as data, above: None in their place)
-        members["modules"] = np.frombuffer(_pickled([None if _is_keras_layer(m) else m for m in send]), dtype=np.uint8)
+    if send:  # PyTorch's models pickled (Keras' and the test's plain objects went as data, above: None in their place)
+        members["modules"] = np.frombuffer(_pickled([None if _is_keras_layer(m) or _is_test_instance(m) else m
+                                                     for m in send]), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, tree=np.frombuffer(tree.encode(), dtype=np.uint8), **members)
     data = buffer.getvalue()
@@ -337,6 +369,11 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
             index = n["module"]
             if type(index) is not int or modules is None or not 0 <= index < len(modules):
                 raise NotData("a model the grader did not send")
+            if "instance" in n:
+                if not from_grader:
+                    raise NotData("an object of the test's class, where the grader takes data only")
+                modules[index] = _test_instance(str(n["instance"]), value(n.get("state"), depth + 1))
+                return modules[index]
             if "keras" in n:
                 if not from_grader:
                     raise NotData("a model's configuration, where the grader takes data only")
@@ -359,6 +396,8 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
                 except AttributeError:
                     raise NotData("a layer the grader's model does not have") from None
             return modules[index]
+        if "optimizer" in n:
+            return _optimizer_made(n, modules, lambda x: value(x, depth + 1))
         if "complex" in n:
             real, imag = n["complex"]
             return complex(float(real), float(imag))
@@ -378,6 +417,52 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
     return value(tree)
 
 
+def _optimizer_made(n: dict, modules: list | None, value):
+    """The optimizer the kernel describes, made here over the parameters of the grader's own models:
+    one of PyTorch's optimizer classes, by name, with the kernel's settings and state (data)."""
+    import torch
+
+    module_name, _, name = str(n.get("optimizer", "")).rpartition(".")
+    cls = getattr(torch.optim, name, None) if name.isidentifier() else None
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer) and cls.__module__ == module_name
+            and module_name.startswith("torch.optim.")):
+        raise NotData(f"an optimizer of a class that is not one of torch.optim's ({str(n.get('optimizer'))[:100]}): "
+                      "return torch.optim's own")
+
+    def parameter(ref):
+        index, path = (ref.get("module"), ref.get("parameter")) if isinstance(ref, dict) else (None, None)
+        if type(index) is not int or modules is None or not 0 <= index < len(modules) \
+                or not hasattr(modules[index], "get_parameter") or not isinstance(path, str):
+            raise NotData("an optimizer over a parameter the grader did not send")
+        try:
+            return modules[index].get_parameter(path)
+        except AttributeError:
+            raise NotData("an optimizer over a parameter the grader's model does not have") from None
+
+    groups, state = n.get("groups"), n.get("state")
+    if not isinstance(groups, list) or not isinstance(state, list):
+        raise NotData("a malformed optimizer")
+    param_groups = []
+    for group in groups:
+        settings = value(group.get("settings")) if isinstance(group, dict) else None
+        if not isinstance(settings, dict) or not isinstance(group.get("params"), list):
+            raise NotData("a malformed optimizer")
+        param_groups.append({**{k: x for k, x in settings.items() if k != "params"},
+                             "params": [parameter(ref) for ref in group["params"]]})
+    try:
+        made = cls(param_groups)
+    except (TypeError, ValueError, RuntimeError) as error:  # settings the class refuses
+        raise AnswerError(f"the optimizer could not be made again from its settings: {_text(error)}") from None
+    for entry in state:
+        if not (isinstance(entry, list) and len(entry) == 2):
+            raise NotData("a malformed optimizer")
+        values = value(entry[1])
+        if not isinstance(values, dict):
+            raise NotData("a malformed optimizer")
+        made.state[parameter(entry[0])] = values
+    return made
+
+
 # -- models a test passes: PyTorch's pickled to the kernel, Keras' as data; their state sent back as data ------
 class ModuleState:
     """A model the grader sent, as the kernel reports it after a call (PyTorch: which of its modules
@@ -391,7 +476,27 @@ class ModuleState:
 def _module_state(module, before: dict) -> dict:
     return {"training": {name: bool(m.training) for name, m in module.named_modules()},
             "parameters": {name: [p, before.get(name) is p] for name, p in module.named_parameters()},
-            "buffers": {name: b for name, b in module.named_buffers() if b is not None}}
+            "buffers": {name: b for name, b in module.named_buffers() if b is not None},
+            "attributes": {name: _plain_attributes(m) for name, m in module.named_modules()}}
+
+
+def _is_plain(value, depth=0) -> bool:
+    """Numbers, strings, None and tuples, lists and dicts of them (a module's settings and records)."""
+    if depth > 4:
+        return False
+    if value is None or type(value) in (bool, int, float, str):
+        return True
+    if type(value) in (tuple, list):
+        return len(value) <= 10_000 and all(_is_plain(v, depth + 1) for v in value)
+    if type(value) is dict:
+        return len(value) <= 1_000 and all(_plain_key(k) and _is_plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _plain_attributes(module) -> dict:
+    """A module's own attributes that are plain data (``stride``, a test's record ``self.batches``):
+    what an answer may change in them crosses back like its parameters."""
+    return {k: v for k, v in vars(module).items() if not k.startswith("_") and k != "training" and _is_plain(v)}
 
 
 # -- Keras models a test passes: their configuration and weights to the kernel, their state back as data ------
@@ -435,7 +540,9 @@ def _keras_made(spec, weights: list):
     import keras
 
     try:
-        layer = keras.saving.deserialize_keras_object(json.loads(str(spec["config"])))
+        # the test's own layer classes (a Recorder) were made from the cell's source (:func:`_made_classes`)
+        classes = {name: cls for name, cls in getattr(_KERNEL, "classes", {}).items() if isinstance(cls, type)}
+        layer = keras.saving.deserialize_keras_object(json.loads(str(spec["config"])), custom_objects=classes)
         layer.set_weights(weights)
         _set_trainable(layer, spec["layers"], spec["weights"])
     except Exception as error:  # noqa: BLE001
@@ -535,6 +642,24 @@ def _test_class(name: str):
     return found
 
 
+def _is_test_instance(value) -> bool:
+    """A plain object of a class the test cell defines (``__main__`` in the grader's namespace): not a
+    class, and not a model (those cross as models)."""
+    torch = sys.modules.get("torch")
+    return type(value).__module__ == "__main__" and not isinstance(value, type) and hasattr(value, "__dict__") \
+        and not (torch is not None and isinstance(value, torch.nn.Module)) and not _is_keras_layer(value)
+
+
+def _test_instance(name: str, state) -> object:
+    """The grader's object of a test class, made in the kernel from its attributes (its ``__init__`` not run again)."""
+    if not isinstance(state, dict):
+        raise NotData("a malformed object of the test's class")
+    cls = _test_class(name)
+    made = cls.__new__(cls)
+    made.__dict__.update(state)
+    return made
+
+
 class _ModelUnpickler(pickle.Unpickler):
     """What a pickle of the grader's models may name: PyTorch's own classes and rebuild functions, plain
     containers, and the test's classes (:func:`_test_class`); nothing that runs a program or a file."""
@@ -597,6 +722,12 @@ def _write_back_module(module, state) -> None:
     for name, flag in training.items():
         if isinstance(flag, bool):
             modules[name].training = flag
+    attributes = state.get("attributes") if isinstance(state.get("attributes"), dict) else {}
+    for name, values in attributes.items():  # plain attributes the module has here, set to plain data there
+        mine = _plain_attributes(modules[name]) if name in modules else {}
+        for key, value in (values.items() if isinstance(values, dict) else ()):
+            if key in mine and _is_plain(value) and value != mine[key]:
+                setattr(modules[name], key, value)
     try:
         for kind in ("parameters", "buffers"):
             current = dict(module.named_parameters() if kind == "parameters" else module.named_buffers())
@@ -652,7 +783,8 @@ def _read_and_answer(user_ns: dict, request: str) -> dict:
             _KERNEL.classes = {}
     except Exception as error:  # noqa: BLE001 - a malformed request: say so
         return {"error": ["NotData", f"the grader's request could not be read: {error}"[:2000]]}
-    before = [list(m.weights) if _is_keras_layer(m) else dict(m.named_parameters()) for m in modules]
+    before = [list(m.weights) if _is_keras_layer(m) else dict(m.named_parameters()) if hasattr(m, "named_parameters")
+              else None for m in modules]
     function = user_ns.get(name)
     if function is None:
         return {"error": ["NameError", f"name {name!r} is not defined: run the cell that defines it"]}
@@ -687,16 +819,21 @@ def _error_name(error: BaseException) -> str:
 
 
 # -- the test's context around a call (grad mode, a refusal of autograd), applied in the kernel too ------
-def call_context() -> dict:
-    """What of the grader's state around a call the answer must run under as well."""
+def call_context(imports: str = "") -> dict:
+    """What of the grader's state around a call the answer must run under as well; ``imports``, the
+    set-up's, say which framework's generator the test seeds (the grader may have both imported)."""
     context = {}
     torch = sys.modules.get("torch")
+    # the answer's draws come from the test's generator: a seed drawn from it (so the test's
+    # manual_seed or set_random_seed makes them repeat and each call draws afresh), never the
+    # generator's state itself (a state the kernel sent back could choose the test's next "random" inputs)
+    if "tensorflow" in sys.modules and _imports_framework(imports) == "tensorflow":
+        tf = sys.modules["tensorflow"]
+        context["seed"] = int(tf.random.uniform((), 0, 2**62, dtype=tf.int64))
+    elif torch is not None:
+        context["seed"] = int(torch.randint(0, 2**62, (), dtype=torch.int64))
     if torch is not None:
         context["grad"] = bool(torch.is_grad_enabled())
-        # the answer's draws come from the test's generator: a seed drawn from it (so the test's
-        # manual_seed makes them repeat and each call draws afresh), never the generator's state itself
-        # (a state the kernel sent back could choose the test's next "random" inputs)
-        context["seed"] = int(torch.randint(0, 2**62, (), dtype=torch.int64))
         refusing = sys.modules.get("course_utils.torch")
         message = refusing.autograd_refused() if refusing is not None else None
         if message:
@@ -704,20 +841,40 @@ def call_context() -> dict:
     return context
 
 
+def _imports_framework(imports: str) -> str | None:
+    """``"tensorflow"`` or ``"torch"``: the framework a set-up's imports bring in (TensorFlow's if both)."""
+    try:
+        body = ast.parse(imports).body
+    except SyntaxError:
+        return None
+    names = set()
+    for statement in body:
+        if isinstance(statement, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in statement.names}
+        elif isinstance(statement, ast.ImportFrom) and statement.module:
+            names.add(statement.module.split(".")[0])
+    return "tensorflow" if names & {"tensorflow", "keras"} else "torch" if "torch" in names else None
+
+
 def _entered(context) -> contextlib.ExitStack:
     stack = contextlib.ExitStack()
     if isinstance(context, dict) and "grad" in context and "torch" in sys.modules:
         stack.enter_context(sys.modules["torch"].set_grad_enabled(bool(context["grad"])))
-    if isinstance(context, dict) and type(context.get("seed")) is int and "torch" in sys.modules:
+    if isinstance(context, dict) and type(context.get("seed")) is int:
         import random
 
         seed = context["seed"]
         # the generators cu.seed_everything seeds, without its switch of deterministic algorithms,
         # which is the notebook's to set
-        sys.modules["torch"].manual_seed(seed)
         random.seed(seed)
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed(seed % 2**32)
+        if "torch" in sys.modules:
+            sys.modules["torch"].manual_seed(seed)
+        if "keras" in sys.modules:  # TensorFlow's global seed and Keras' own generator
+            sys.modules["keras"].utils.set_random_seed(seed % 2**32)
+        elif "tensorflow" in sys.modules:
+            sys.modules["tensorflow"].random.set_seed(seed)
     if isinstance(context, dict) and isinstance(context.get("no_autograd"), str):
         from course_utils.torch import refuse_autograd
 
@@ -913,7 +1070,7 @@ def call_request(name: str, args, kwargs, sent: list | None = None, classes: dic
         payload = encode([list(args), dict(kwargs)], send=sent)
     except NotData as error:
         raise NotData(f"the test passes {error} to {name}: this test cannot be judged outside the kernel") from None
-    request = {"name": name, "args": payload, "context": call_context()}
+    request = {"name": name, "args": payload, "context": call_context(imports)}
     if sent and classes:
         request["classes"], request["imports"] = dict(classes), imports
     return json.dumps(request)
@@ -929,10 +1086,9 @@ def call_result(name: str, answer, args=(), kwargs=None, sent: list | None = Non
         ename, evalue = (list(answer["error"]) + ["", ""])[:2]
         known = KNOWN_ERRORS.get(str(ename))
         raise known(str(evalue)) if known else AnswerError(f"{ename}: {evalue}")
-    result = decode(answer.get("result"), modules=sent)
-    if "args" in answer:
+    if "args" in answer:  # first: a result may name the parameters the call replaced (an optimizer over them)
         write_back([list(args), dict(kwargs or {})], decode(answer["args"], modules=sent, states=True))
-    return result
+    return decode(answer.get("result"), modules=sent)
 
 
 def call_without_kernel(namespace: dict, name: str, args, kwargs, classes: dict | None = None, imports: str = ""):

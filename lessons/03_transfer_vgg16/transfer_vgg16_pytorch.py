@@ -523,7 +523,7 @@ def extract_features(base, images, batch_size=256):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "extract_features_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "extract_features_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 torch.manual_seed(0)
 base = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2))
 features = extract_features(base, torch.rand(5, 3, 8, 8))
@@ -672,7 +672,7 @@ def setup_fine_tuning(model, base, block, lr=1e-4):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "setup_fine_tuning_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "setup_fine_tuning_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 torch.manual_seed(0)
 base = cu.vgg_style_network(include_top=False)
 model = nn.Sequential(base, nn.Flatten(), nn.Linear(1024, 10))

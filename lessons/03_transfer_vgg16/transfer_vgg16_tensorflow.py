@@ -519,7 +519,7 @@ def extract_features(base, images, batch_size=256):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "extract_features_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "extract_features_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 cu.seed_everything(0)
 base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.MaxPool2D(2)])
 features = extract_features(base, np.random.default_rng(0).uniform(size=(5, 8, 8, 3)).astype(np.float32))

@@ -964,7 +964,7 @@ def sample_with_temperature(model, ids, temperature):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "sample_with_temperature_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "sample_with_temperature_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 class _FixedLogits:
     """The same logits at every step, whatever the input: a plain callable, not a keras.Model (like Compiled)."""
 

@@ -577,3 +577,102 @@ def test_keras_models_that_share_layers_or_are_unbuilt_are_not_sent():
         judge.call_request("f", (model, model.layers[-1]), {})
     with pytest.raises(judge.NotData, match="unbuilt"):  # the answer would add weights the test's model never had
         judge.call_request("f", (keras.Sequential([keras.layers.Dense(3)]),), {})
+
+
+RECORDS = """
+import torch
+def run_in_batches(model, x, size):
+    for start in range(0, len(x), size):
+        with torch.no_grad():
+            model(x[start:start + size])
+def tamper(model):
+    model.batches = "not a list"
+    model.new_record = [1]
+    model.stride = object()
+def apply(f, x):
+    return f(x), f
+"""
+RECORDER = ("class Recorder(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.batches = []\n        self.stride = (1, 1)\n"
+            "    def forward(self, x):\n        self.batches.append(len(x))\n        return x\n"
+            "class Scale:\n    def __init__(self, k):\n        self.k = k\n"
+            "    def __call__(self, x):\n        return x * self.k\n")
+
+
+def test_plain_records_on_the_tests_models_and_its_plain_objects_cross_as_data():
+    torch = pytest.importorskip("torch")
+    grader = {"__name__": "__main__", "nn": torch.nn}
+    exec(RECORDER, grader)
+    namespace = {}
+    exec(RECORDS, namespace)
+    classes, imports = judge.test_classes(RECORDER), "from torch import nn"
+    recorder = grader["Recorder"]()
+    judge.call_without_kernel(namespace, "run_in_batches", (recorder, torch.zeros(23, 2), 10), {}, classes, imports)
+    assert recorder.batches == [10, 10, 3]  # what the model recorded in the kernel, as it would have here
+    judge.call_without_kernel(namespace, "tamper", (recorder,), {}, classes, imports)
+    # a plain attribute the test's model has takes a plain value; a new name or another kind of value does not cross
+    assert recorder.batches == "not a list" and recorder.stride == (1, 1) and not hasattr(recorder, "new_record")
+    scale = grader["Scale"](torch.tensor(3.0))  # a plain object of the test's class: made in the kernel from its attributes
+    result, same = judge.call_without_kernel(namespace, "apply", (scale, torch.ones(2)), {}, classes, imports)
+    assert result.tolist() == [3.0, 3.0] and same is scale
+    with pytest.raises(judge.NotData, match="takes data only"):  # a kernel cannot make the grader build one
+        judge.decode(stored(b'{"module": 0, "instance": "Scale", "state": {"dict": []}}', a0=np.zeros(1)),
+                     modules=[scale])
+
+
+def test_a_tensorflow_answers_draws_follow_the_tests_keras_seed():
+    keras = pytest.importorskip("keras")
+    namespace = {}
+    exec("import tensorflow as tf\ndef draw(n):\n    return tf.random.uniform((n,))\n", namespace)
+    imports = "import tensorflow as tf\nimport keras"
+    keras.utils.set_random_seed(3)
+    first = judge.call_without_kernel(namespace, "draw", (4,), {}, imports=imports)
+    keras.utils.set_random_seed(3)
+    again = judge.call_without_kernel(namespace, "draw", (4,), {}, imports=imports)
+    then = judge.call_without_kernel(namespace, "draw", (4,), {}, imports=imports)
+    assert np.array_equal(first, again) and not np.array_equal(again, then)  # repeatable, and fresh at each call
+    assert judge._imports_framework(imports) == "tensorflow" and judge._imports_framework("import torch") == "torch"
+
+
+OPTIMIZERS = """
+import torch
+def adam_over_trainable(model, lr):
+    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, betas=(0.8, 0.9))
+def stepped_sgd(model):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.ones(1, 2)).sum().backward()
+    optimizer.step()
+    return optimizer
+def over_new_weight(model):
+    model.weight = torch.nn.Parameter(torch.zeros_like(model.weight))
+    return torch.optim.Adam([model.weight])
+def over_own_tensor(model):
+    return torch.optim.Adam([torch.nn.Parameter(torch.ones(1))])
+class Mine(torch.optim.Adam):
+    pass
+def own_class(model):
+    return Mine(model.parameters())
+"""
+
+
+def test_an_optimizer_over_the_tests_model_is_made_again_over_the_tests_own_parameters():
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec(OPTIMIZERS, namespace)
+    model = torch.nn.Linear(2, 2)
+    model.bias.requires_grad_(False)
+    optimizer = call(namespace, "adam_over_trainable", model, 3e-5)
+    assert type(optimizer) is torch.optim.Adam and optimizer.param_groups[0]["lr"] == 3e-5
+    assert optimizer.param_groups[0]["betas"] == (0.8, 0.9)
+    assert [id(p) for p in optimizer.param_groups[0]["params"]] == [id(model.weight)]  # the test's own parameters
+    optimizer = call(namespace, "stepped_sgd", model)
+    assert torch.equal(optimizer.state[model.weight]["momentum_buffer"], torch.ones(2, 2))  # its state came too
+    optimizer = call(namespace, "over_new_weight", model)
+    assert optimizer.param_groups[0]["params"][0] is model.weight and not model.weight.any()  # the replaced parameter
+    with pytest.raises(judge.AnswerError, match="not parameters of the model"):
+        call(namespace, "over_own_tensor", model)
+    with pytest.raises(judge.NotData, match="not one of torch.optim.s"):  # a class of the kernel is not made here
+        call(namespace, "own_class", model)
+    with pytest.raises(judge.NotData, match="did not send"):
+        judge.decode('json:{"optimizer": "torch.optim.adam.Adam", "groups": [{"params": [{"module": 0, "parameter": '
+                     '"weight"}], "settings": {"dict": []}}], "state": []}', modules=[])
