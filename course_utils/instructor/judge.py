@@ -83,14 +83,16 @@ def _plain_key(key) -> bool:
     return type(key) is str or (type(key) is int and abs(key) < 2**31)
 
 
-def encode(value, *, send: list | None = None, known: list | None = None, before: list | None = None) -> str:
+def encode(value, *, send: list | None = None, known: list | None = None, before: list | None = None,
+           graph: dict | None = None) -> str:
     """``value`` as text: an ``.npz`` (arrays, and the structure as JSON) in base64; small numeric
     arrays inline in the JSON instead, and a value without arrays as JSON alone.
 
     Models a test passes: the grader's side gives ``send``, a list that collects them; PyTorch's travel
     pickled (to the kernel only, :func:`_pickled`), Keras' as data (:func:`_keras_spec`); the kernel's side gives
     ``known``, the modules it was sent: one of those goes back by its number, with its state after
-    the call when ``before`` (each module's parameters before it) is given, and any other is not data.
+    the call when ``before`` (each module's parameters before it) is given, and any other is not data;
+    ``graph`` numbers the result's tensors whose autograd graph the kernel keeps (:func:`_kept_graph`).
     """
     arrays: list = []
     np = sys.modules.get("numpy")  # no numpy imported: no array to send (a framework-free lesson)
@@ -125,6 +127,8 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
         if kind == "torch":
             t = v.detach().cpu().resolve_conj().resolve_neg()
             found = {"array": len(arrays), "kind": "torch", "grad": bool(v.requires_grad)}
+            if graph and id(v) in graph:
+                found["graph"] = graph[id(v)]
             if t.dtype in (sys.modules["torch"].bfloat16,):  # no numpy dtype: sent as float32, exactly
                 found["kind"], t = "torch bfloat16", t.float()
             arrays.append(t.numpy())
@@ -231,19 +235,21 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
     return base64.b64encode(data).decode("ascii")
 
 
-def decode(text, modules: list | None = None, unpickle: list | None = None, states: bool = False) -> object:
+def decode(text, modules: list | None = None, unpickle: list | None = None, states: bool = False,
+           graph: dict | None = None) -> object:
     """The value :func:`encode` wrote. A module comes as one of ``modules`` (those the grader sent, by
     number), or, on the kernel's side only (the grader's request), from the pickle the grader sent:
     ``unpickle`` is then a list that receives them. The grader's side never unpickles anything. A model's
-    state after a call (:class:`ModuleState`) is read only with ``states`` (what a call did to its arguments)."""
+    state after a call (:class:`ModuleState`) is read only with ``states`` (what a call did to its arguments);
+    ``graph`` receives the tensors the kernel marked as outputs of a graph it keeps, by their number."""
     if not isinstance(text, str) or len(text) > MAX_BYTES * 4 // 3 + 4:
         raise NotData("not an encoded value, or too large")
     if text.startswith(JSON_PREFIX):
         if len(text) > MAX_TREE_BYTES + len(JSON_PREFIX):
             raise NotData("an encoded value beyond the limits")
-        return _rebuild(_parsed_json(text[len(JSON_PREFIX):]), {}, modules, states)
+        return _rebuild(_parsed_json(text[len(JSON_PREFIX):]), {}, modules, states, graph=graph)
     if text.startswith(INLINE_PREFIX):
-        return _from_inline(text[len(INLINE_PREFIX):], modules, states)
+        return _from_inline(text[len(INLINE_PREFIX):], modules, states, graph)
     import numpy as np
 
     data = base64.b64decode(text, validate=True)
@@ -266,10 +272,10 @@ def decode(text, modules: list | None = None, unpickle: list | None = None, stat
             raise NotData("a pickle, where the grader takes data only")
         unpickle.extend(_unpickled(sent.tobytes()))
         return _rebuild(tree, arrays, unpickle, states, from_grader=True)
-    return _rebuild(tree, arrays, modules, states)
+    return _rebuild(tree, arrays, modules, states, graph=graph)
 
 
-def _from_inline(text: str, modules: list | None, states: bool):
+def _from_inline(text: str, modules: list | None, states: bool, graph: dict | None = None):
     """The value of an :data:`INLINE_PREFIX` text: numeric arrays only, their dtype, shape and bytes checked."""
     import numpy as np
 
@@ -300,7 +306,7 @@ def _from_inline(text: str, modules: list | None, states: bool):
             arrays[f"a{index}"] = np.frombuffer(bytearray(raw), dtype=dtype, count=len(raw) // dtype.itemsize).reshape(shape)
         except ValueError as error:  # an empty array of an impossible shape ((0, 2**62): "array is too big")
             raise NotData(f"a malformed array ({_text(error)})") from None
-    return _rebuild(found.get("tree"), arrays, modules, states)
+    return _rebuild(found.get("tree"), arrays, modules, states, graph=graph)
 
 
 def _parsed_json(text: str):
@@ -310,7 +316,8 @@ def _parsed_json(text: str):
         raise NotData(f"not an encoded value ({_text(error)[:200]})") from None
 
 
-def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = False, from_grader: bool = False):
+def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = False, from_grader: bool = False,
+             graph: dict | None = None):
     """The value a decoded structure describes, its arrays taken from ``arrays`` (each at most once).
     A Keras model's configuration is read only ``from_grader`` (by the kernel: the grader takes data only)."""
     used, count = set(), [0]
@@ -321,7 +328,7 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
             raise NotData(f"nested deeper than {MAX_DEPTH} levels, or more than {MAX_NODES} values")
         if n is None or isinstance(n, (bool, int, float, str)):
             return n
-        if not isinstance(n, dict) or len(n) > 3:
+        if not isinstance(n, dict) or len(n) > 4:
             raise NotData("a malformed value")
         if "array" in n:
             name = f"a{int(n['array'])}"
@@ -338,6 +345,9 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
             if kind == "torch":
                 import torch
                 tensor = torch.from_numpy(array.copy())
+                if graph is not None and type(n.get("graph")) is int and tensor.is_floating_point():
+                    graph.setdefault(n["graph"], tensor)  # (made differentiable by call_result, through the kernel)
+                    return tensor
                 return tensor.requires_grad_(True) if n.get("grad") is True and tensor.is_floating_point() else tensor
             if kind == "torch bfloat16":
                 import torch
@@ -785,6 +795,8 @@ def _read_and_answer(user_ns: dict, request: str) -> dict:
         return {"error": ["NotData", f"the grader's request could not be read: {error}"[:2000]]}
     before = [list(m.weights) if _is_keras_layer(m) else dict(m.named_parameters()) if hasattr(m, "named_parameters")
               else None for m in modules]
+    if name == BACKWARD:
+        return _backward_answer(args)
     function = user_ns.get(name)
     if function is None:
         return {"error": ["NameError", f"name {name!r} is not defined: run the cell that defines it"]}
@@ -798,7 +810,10 @@ def _answer(function, name, args, kwargs, context, modules, before) -> dict:
     except BaseException as error:  # noqa: BLE001 - the answer's error goes to the test
         return {"error": [_error_name(error), _text(error)]}
     try:
-        answer = {"result": encode(result, known=modules)}
+        marked, graph = _kept_graph(result, [args, kwargs], modules)
+        answer = {"result": encode(result, known=modules, graph=marked)}
+        if graph is not None:
+            answer["graph"] = graph
     except Exception as error:  # noqa: BLE001 - NotData, or a value whose conversion fails
         return {"error": ["NotData", f"{name} returned {_text(error)}: the grader compares arrays, tensors, numbers, "
                                      "strings and tuples, lists and dicts of them"]}
@@ -1060,7 +1075,7 @@ class KernelLink:
                                   "mac": request_mac(self.key, msg_id, CALL, self.cell)}}
         self.session.send(self.shell, msg)
         answer = self._exchange(msg_id, min(self.deadline, time.monotonic() + self.timeout))
-        return call_result(name, answer, args, kwargs, sent)
+        return call_result(name, answer, args, kwargs, sent, again=self.call)
 
 
 def call_request(name: str, args, kwargs, sent: list | None = None, classes: dict | None = None, imports: str = "") -> str:
@@ -1070,16 +1085,19 @@ def call_request(name: str, args, kwargs, sent: list | None = None, classes: dic
         payload = encode([list(args), dict(kwargs)], send=sent)
     except NotData as error:
         raise NotData(f"the test passes {error} to {name}: this test cannot be judged outside the kernel") from None
-    request = {"name": name, "args": payload, "context": call_context(imports)}
+    # (a backward pass draws nothing: no seed taken from the test's generator for it)
+    request = {"name": name, "args": payload, "context": call_context(imports) if name != BACKWARD else {}}
     if sent and classes:
         request["classes"], request["imports"] = dict(classes), imports
     return json.dumps(request)
 
 
-def call_result(name: str, answer, args=(), kwargs=None, sent: list | None = None):
+def call_result(name: str, answer, args=(), kwargs=None, sent: list | None = None, again=None):
     """The value an :func:`answer_call` answer carries, or the answer's error raised here; what the
     call changed in its arguments (arrays, tensors, variables, lists, dicts, the models in ``sent``) is
-    changed in ``args`` and ``kwargs`` too, as if the function had run here."""
+    changed in ``args`` and ``kwargs`` too, as if the function had run here. Tensors of the result that
+    depend on the call's differentiable inputs in the kernel are joined to those inputs here
+    (:func:`_joined_to_kernel_graph`): a backward pass asks the kernel, through ``again``, for the gradients."""
     if not isinstance(answer, dict):
         raise AnswerError(f"{name}: the student's kernel sent no result")
     if "error" in answer:
@@ -1088,7 +1106,11 @@ def call_result(name: str, answer, args=(), kwargs=None, sent: list | None = Non
         raise known(str(evalue)) if known else AnswerError(f"{ename}: {evalue}")
     if "args" in answer:  # first: a result may name the parameters the call replaced (an optimizer over them)
         write_back([list(args), dict(kwargs or {})], decode(answer["args"], modules=sent, states=True))
-    return decode(answer.get("result"), modules=sent)
+    outputs: dict = {}
+    result = decode(answer.get("result"), modules=sent, graph=outputs)
+    if outputs and again is not None and isinstance(answer.get("graph"), dict):
+        result = _joined_to_kernel_graph(result, outputs, answer["graph"], [list(args), dict(kwargs or {})], sent, again)
+    return result
 
 
 def call_without_kernel(namespace: dict, name: str, args, kwargs, classes: dict | None = None, imports: str = ""):
@@ -1102,7 +1124,133 @@ def call_without_kernel(namespace: dict, name: str, args, kwargs, classes: dict 
     with _generators_kept():
         worker.start()
         worker.join()
-    return call_result(name, answer, args, kwargs, sent)
+    return call_result(name, answer, args, kwargs, sent, again=functools.partial(call_without_kernel, namespace))
+
+
+# -- autograd across the boundary: the kernel keeps a call's graph, the grader's backward pass asks it ------
+BACKWARD = "<backward>"  # the request for the gradients of a kept graph (not a name an answer can define)
+KEPT_GRAPHS = 64         # the kernel keeps the graphs of this many recent calls
+_GRAPHS: dict = {}       # the kernel's: number -> (inputs, outputs) of a call's graph
+_GRAPH_COUNT = [0]
+
+
+def _grad_tensors(value, depth=0) -> list:
+    """The tensors that require gradients in a call's arguments, in one order on both sides."""
+    torch = sys.modules.get("torch")
+    if torch is None or depth > MAX_DEPTH:
+        return []
+    if isinstance(value, torch.Tensor):
+        return [value] if value.requires_grad and value.is_floating_point() else []
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _grad_tensors(v, depth + 1)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _grad_tensors(v, depth + 1)]
+    return []
+
+
+def _kept_graph(result, args, modules: list) -> tuple[dict, dict] | tuple[None, None]:
+    """The kernel's side, after a call: keep the graph from the call's differentiable inputs (its arguments,
+    the parameters of the models the grader sent) to the result's tensors that depend on them; what the
+    grader needs to join them: ``({id(output): number}, {"number", "inputs"})``."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.is_grad_enabled():
+        return None, None
+    outputs = [t for t in _grad_tensors(result) if t.grad_fn is not None]
+    inputs = [(t, {"arg": k}) for k, t in enumerate(_grad_tensors(args))]
+    inputs += [(p, {"module": i, "parameter": name}) for i, m in enumerate(modules) if hasattr(m, "named_parameters")
+               for name, p in m.named_parameters() if p.requires_grad]
+    if not outputs or not inputs:
+        return None, None
+    _GRAPH_COUNT[0] += 1
+    _GRAPHS[_GRAPH_COUNT[0]] = ([t for t, _ in inputs], outputs)
+    while len(_GRAPHS) > KEPT_GRAPHS:
+        _GRAPHS.pop(next(iter(_GRAPHS)))
+    return {id(t): k for k, t in enumerate(outputs)}, {"number": _GRAPH_COUNT[0], "inputs": [r for _, r in inputs]}
+
+
+def _backward_answer(args) -> dict:
+    """The kernel's side of a backward pass: the gradients of a kept graph's inputs for the outputs' gradients."""
+    import torch
+
+    number, grads = (list(args[0]) + [None, None])[:2] if args and isinstance(args[0], (list, tuple)) else (None, None)
+    kept = _GRAPHS.get(number) if type(number) is int else None
+    if kept is None:
+        return {"error": ["RuntimeError", "the graph of that call is no longer kept in your kernel: "
+                                          f"backward within {KEPT_GRAPHS} calls of the call"]}
+    inputs, outputs = kept
+    if not isinstance(grads, list) or len(grads) != len(outputs) or not all(isinstance(g, torch.Tensor) for g in grads):
+        return {"error": ["NotData", "a malformed backward request"]}
+    try:
+        found = torch.autograd.grad(outputs, inputs, grads, retain_graph=True, allow_unused=True)
+        return {"result": encode(list(found))}
+    except Exception as error:  # noqa: BLE001 - autograd's own error (a second backward through a freed graph)
+        return {"error": [_error_name(error), _text(error)]}
+
+
+def _joined_to_kernel_graph(result, outputs: dict, graph: dict, args, sent, again):
+    """``result`` with the tensors the kernel marked made outputs of one autograd function of the call's
+    differentiable inputs here; its backward asks the kernel for the gradients (:func:`_backward_answer`)."""
+    mine = _grad_tensors(args)
+    inputs = []
+    for ref in graph.get("inputs") if isinstance(graph.get("inputs"), list) else []:
+        if isinstance(ref, dict) and type(ref.get("arg")) is int and 0 <= ref["arg"] < len(mine):
+            inputs.append(mine[ref["arg"]])
+        elif isinstance(ref, dict) and type(ref.get("module")) is int and sent and 0 <= ref["module"] < len(sent) \
+                and hasattr(sent[ref["module"]], "get_parameter") and isinstance(ref.get("parameter"), str):
+            try:
+                inputs.append(sent[ref["module"]].get_parameter(ref["parameter"]))
+            except AttributeError:
+                raise NotData("a gradient for a parameter the grader's model does not have") from None
+        else:
+            raise NotData("a malformed graph")
+    numbered = [outputs[k] for k in sorted(outputs)]
+    if not inputs or sorted(outputs) != list(range(len(outputs))):
+        raise NotData("a malformed graph")
+    number = graph.get("number")
+
+    def backward(grads):
+        found = again(BACKWARD, ([number, list(grads)],), {})
+        if not isinstance(found, list) or len(found) != len(inputs):
+            raise AnswerError("the student's kernel sent malformed gradients")
+        return found
+
+    joined = _kernel_function().apply(backward, len(inputs), *inputs, *numbered)
+    mapping = {id(t): j for t, j in zip(numbered, joined)}
+
+    def replaced(v, depth=0):
+        if id(v) in mapping:
+            return mapping[id(v)]
+        if depth > MAX_DEPTH:
+            return v
+        if isinstance(v, tuple):
+            return tuple(replaced(x, depth + 1) for x in v)
+        if isinstance(v, list):
+            return [replaced(x, depth + 1) for x in v]
+        if isinstance(v, dict):
+            return {k: replaced(x, depth + 1) for k, x in v.items()}
+        return v
+
+    return replaced(result)
+
+
+@functools.cache
+def _kernel_function():
+    import torch
+
+    class KernelGraph(torch.autograd.Function):
+        """Outputs computed in the kernel from ``inputs``; their gradients come from the kernel too."""
+
+        @staticmethod
+        def forward(ctx, backward, count, *tensors):
+            ctx.backward, ctx.count, ctx.outputs = backward, count, len(tensors) - count
+            return tuple(t.clone() for t in tensors[count:])
+
+        @staticmethod
+        def backward(ctx, *grads):
+            found = ctx.backward(grads)
+            return (None, None, *found, *([None] * ctx.outputs))
+
+    return KernelGraph
 
 
 @contextlib.contextmanager

@@ -740,7 +740,7 @@ def forward_in_chunks(rnn, x, chunk_length, h0=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "forward_in_chunks_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "forward_in_chunks_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 torch.manual_seed(0)
 rnn = nn.RNN(2, 3, batch_first=True)
 x = torch.randn(4, 12, 2, requires_grad=True)

@@ -676,3 +676,52 @@ def test_an_optimizer_over_the_tests_model_is_made_again_over_the_tests_own_para
     with pytest.raises(judge.NotData, match="did not send"):
         judge.decode('json:{"optimizer": "torch.optim.adam.Adam", "groups": [{"params": [{"module": 0, "parameter": '
                      '"weight"}], "settings": {"dict": []}}], "state": []}', modules=[])
+
+
+GRAPHS = """
+import torch
+def affine(model, x):
+    return model(x) * 2, x.sum()
+def detached(x):
+    return x.detach() * 2
+"""
+
+
+def test_gradients_reach_the_tests_tensors_and_model_through_the_kernels_graph():
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec(GRAPHS, namespace)
+    torch.manual_seed(0)
+    model, x = torch.nn.Linear(3, 2), torch.randn(4, 3, requires_grad=True)
+    out, total = call(namespace, "affine", model, x)
+    assert out.requires_grad and not out.is_leaf  # joined to x and the model's parameters here
+    weights = torch.randn(4, 2)
+    (weights * out).sum().backward()  # the gradients are computed in the kernel, on its graph
+    expected_x, expected_w = weights @ model.weight * 2, weights.T @ x.detach() * 2
+    assert torch.allclose(x.grad, expected_x) and torch.allclose(model.weight.grad, expected_w)
+    assert torch.allclose(model.bias.grad, weights.sum(0) * 2)
+    (grad_x,) = torch.autograd.grad(total, [x])  # another output of the same call
+    assert torch.equal(grad_x, torch.ones(4, 3))
+    assert call(namespace, "detached", x).grad_fn is None  # what the answer cut stays cut
+    torch.manual_seed(1)
+    out, _ = call(namespace, "affine", model, x)
+    state = torch.get_rng_state()
+    out.sum().backward()
+    assert torch.equal(torch.get_rng_state(), state)  # a backward pass draws nothing from the test's generator
+
+
+def test_a_backward_through_a_graph_the_kernel_no_longer_keeps_fails_with_a_message():
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec(GRAPHS, namespace)
+    model, x = torch.nn.Linear(3, 2), torch.randn(4, 3, requires_grad=True)
+    first, _ = call(namespace, "affine", model, x)
+    for _ in range(judge.KEPT_GRAPHS):
+        call(namespace, "affine", model, x)
+    with pytest.raises(RuntimeError, match="no longer kept"):
+        first.sum().backward()
+    answer = {"result": judge.encode(torch.ones(2, requires_grad=True) * 2, graph=None), "graph": {"number": 1,
+              "inputs": [{"module": 5, "parameter": "weight"}]}}
+    answer["result"] = answer["result"].replace('"grad": true', '"grad": true, "graph": 0')
+    with pytest.raises(judge.NotData, match="malformed graph"):  # a kernel naming inputs the test never passed
+        judge.call_result("f", answer, (x,), {}, [], again=lambda *a: None)
