@@ -89,8 +89,8 @@ def run_exercise(lesson: str, framework: str, exercise: str, answer: str) -> tup
                 # the judge's crossing without a kernel: the same requests and answers (data only)
                 call = functools.partial(judge.call_without_kernel, namespace, classes=judge.test_classes(test),
                                          imports=judge.imports_of(setup))
-                for node in ast.parse(cells[exercise]).body:  # the solution's functions, as the grader names them
-                    if isinstance(node, ast.FunctionDef):
+                for node in ast.parse(cells[exercise]).body:  # the solution's functions and classes, as the grader names them
+                    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
                         grader[node.name] = judge.Remote(node.name, call)
                 with judge.grading():
                     exec(compile(test, f"{exercise}_tests", "exec"), grader)

@@ -162,6 +162,9 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
             for index, sent in enumerate(send):
                 if sent is v:
                     return {"module": index}
+            if isinstance(getattr(v, "_kernel_model", None), int) and getattr(v, "_kernel_root", None) is v:
+                send.append(v)  # a model the kernel made (a mirror): its number there and the state the test gave it
+                return {"module": len(send) - 1, "kernel": v._kernel_model, "state": node(_mirror_state(v), depth + 1)}
             if _is_test_instance(v):
                 send.append(v)  # a plain object of the test's class (a callable standing in for a model): its attributes
                 return {"module": len(send) - 1, "instance": type(v).__qualname__, "state": node(vars(v), depth + 1)}
@@ -174,7 +177,7 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
             return {"module": len(send) - 1}
         for index, sent in enumerate(known or ()):
             if sent is v:
-                if before is None or before[index] is None:  # (a test's plain object comes back as itself only)
+                if before is None or index >= len(before) or before[index] is None:  # (a test's plain object: itself)
                     return {"module": index}
                 state = _keras_state(v, before[index]) if keras else _module_state(v, before[index])
                 return {"module": index, "state": node(state, depth + 1)}
@@ -189,6 +192,9 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
             for path, layer in sent.named_modules():
                 if layer is v and path:
                     return {"module": index, "path": path}
+        if known is not None and torch is not None and isinstance(v, torch.nn.Module):
+            known.append(v)  # a model the answer made: kept in the kernel, described to the grader (a mirror)
+            return {"module": len(known) - 1, "made": node(_made_description(v), depth + 1)}
         raise NotData(f"a model made in your kernel ({type(v).__qualname__}): the test passes the model it checks, "
                       "return that one (or data)")
 
@@ -225,8 +231,8 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
             return INLINE_PREFIX + text
     members = {f"a{i}": a for i, a in enumerate(arrays)}
     if send:  # PyTorch's models pickled (Keras' and the test's plain objects went as data, above: None in their place)
-        members["modules"] = np.frombuffer(_pickled([None if _is_keras_layer(m) or _is_test_instance(m) else m
-                                                     for m in send]), dtype=np.uint8)
+        members["modules"] = np.frombuffer(_pickled([None if _is_keras_layer(m) or _is_test_instance(m)
+                                                     or hasattr(m, "_kernel_model") else m for m in send]), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, tree=np.frombuffer(tree.encode(), dtype=np.uint8), **members)
     data = buffer.getvalue()
@@ -377,8 +383,19 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
             raise NotData(f"a dtype of unknown kind {kind!r}")
         if "module" in n:
             index = n["module"]
-            if type(index) is not int or modules is None or not 0 <= index < len(modules):
+            if type(index) is not int or modules is None or not 0 <= index <= len(modules) \
+                    or (index == len(modules) and "made" not in n):
                 raise NotData("a model the grader did not send")
+            if "kernel" in n:
+                if not from_grader:
+                    raise NotData("a kernel's model, where the grader takes data only")
+                modules[index] = _kernel_model(n["kernel"], value(n.get("state"), depth + 1))
+                return modules[index]
+            if "made" in n:
+                if from_grader or index != len(modules):
+                    raise NotData("a model described out of turn")
+                modules.append(_mirror(value(n["made"], depth + 1)))
+                return modules[index]
             if "instance" in n:
                 if not from_grader:
                     raise NotData("an object of the test's class, where the grader takes data only")
@@ -507,6 +524,163 @@ def _plain_attributes(module) -> dict:
     """A module's own attributes that are plain data (``stride``, a test's record ``self.batches``):
     what an answer may change in them crosses back like its parameters."""
     return {k: v for k, v in vars(module).items() if not k.startswith("_") and k != "training" and _is_plain(v)}
+
+
+# -- PyTorch models an answer makes: kept in the kernel, a mirror of them in the grader ------------------------
+FORWARD = "<forward>"    # the request that runs a kept model (a layer of it) on the test's inputs
+KEPT_MODELS = 64         # the kernel keeps this many models its answers made
+_KERNEL_MODELS: dict = {}  # the kernel's: number -> model
+
+
+def _made_description(model) -> dict:
+    """The kernel's side: a model the answer made, kept under a number, described as data: for each of its
+    modules (parents first) its path, PyTorch's class or the answer's own (by name), its plain attributes
+    and mode; its parameters (with ``requires_grad``) and buffers, and the slots left empty (``bias=False``)."""
+    import torch
+
+    _GRAPH_COUNT[0] += 1
+    _KERNEL_MODELS[_GRAPH_COUNT[0]] = model
+    while len(_KERNEL_MODELS) > KEPT_MODELS:
+        _KERNEL_MODELS.pop(next(iter(_KERNEL_MODELS)))
+    entries = []
+    for path, m in model.named_modules():
+        cls = type(m)
+        library = cls.__module__.startswith("torch.nn.modules.") and getattr(torch.nn, cls.__name__, None) is cls
+        entries.append([path, "torch" if library else "own", cls.__qualname__, _plain_attributes(m), bool(m.training),
+                        [k for k, v in m._parameters.items() if v is None], [k for k, v in m._buffers.items() if v is None]])
+    return {"number": _GRAPH_COUNT[0], "modules": entries,
+            "parameters": {name: [p.detach(), bool(p.requires_grad)] for name, p in model.named_parameters()},
+            "buffers": {name: b for name, b in model.named_buffers()}}
+
+
+def _mirror(description):
+    """The grader's side: the model the kernel describes, made of PyTorch's own classes (an instance of
+    ``nn.Conv2d`` is one) or a ``KernelModule`` (:func:`_kernel_class`) for the answer's classes, with the kernel's parameters.
+    Its ``forward`` runs the kernel's model (:func:`_mirror_forward`); nothing here runs the answer's code."""
+    import torch
+
+    def fail(what="a malformed model"):
+        raise NotData(f"{what} from the student's kernel")
+
+    if not isinstance(description, dict) or type(description.get("number")) is not int:
+        fail()
+    entries, parameters, buffers = (description.get(k) for k in ("modules", "parameters", "buffers"))
+    if not isinstance(entries, list) or not isinstance(parameters, dict) or not isinstance(buffers, dict) or not entries:
+        fail()
+    made = {}
+    for entry in entries:
+        if not (isinstance(entry, list) and len(entry) == 7 and isinstance(entry[0], str) and isinstance(entry[3], dict)):
+            fail()
+        path, kind, name, attributes, training, no_parameters, no_buffers = entry
+        parent, _, leaf = path.rpartition(".")
+        if path in made or (path and (parent not in made or not leaf or not leaf.replace("_", "a").isalnum())) \
+                or (not path and made):
+            fail()
+        cls = getattr(torch.nn, str(name), None) if kind == "torch" else _kernel_class()
+        if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module) and cls.__module__.startswith(
+                ("torch.nn.modules.", __name__))) or (kind == "torch" and cls.__qualname__ != name):
+            fail(f"a model of a class that is not one of torch.nn's ({str(name)[:100]})")
+        module = cls.__new__(cls)
+        torch.nn.Module.__init__(module)
+        for key, value in attributes.items():  # plain settings (stride, hidden_size); never a method's name
+            if isinstance(key, str) and key.isidentifier() and not key.startswith("_") and _is_plain(value) \
+                    and not hasattr(cls, key):
+                module.__dict__[key] = value
+        module.training = training is True
+        for key in (no_parameters if isinstance(no_parameters, list) else []):
+            if isinstance(key, str) and key.isidentifier() and not hasattr(cls, key):
+                module.register_parameter(key, None)
+        for key in (no_buffers if isinstance(no_buffers, list) else []):
+            if isinstance(key, str) and key.isidentifier() and not hasattr(cls, key):
+                module.register_buffer(key, None)
+        if kind != "torch":
+            module.__dict__["kernel_class"] = str(name)[:200]
+        if path:
+            made[parent].add_module(leaf, module)
+        made[path] = module
+    root = made[""]
+    try:
+        for kind, values in (("parameters", parameters), ("buffers", buffers)):
+            for name, value in values.items():
+                tensor, flag = value if kind == "parameters" and isinstance(value, list) and len(value) == 2 else (value, False)
+                owner, _, leaf = str(name).rpartition(".")
+                if owner not in made or not isinstance(tensor, torch.Tensor) or hasattr(type(made[owner]), leaf):
+                    fail()
+                if kind == "parameters":
+                    made[owner].register_parameter(leaf, torch.nn.Parameter(tensor.detach(), requires_grad=flag is True))
+                else:
+                    made[owner].register_buffer(leaf, tensor.detach())
+    except (KeyError, TypeError, RuntimeError) as error:  # a name torch refuses ("a.b", one already taken)
+        raise NotData(f"a malformed model from the student's kernel ({_text(error)})") from None
+    for path, module in made.items():
+        object.__setattr__(module, "forward", functools.partial(_mirror_forward, module))
+        object.__setattr__(module, "_kernel_root", root)
+        object.__setattr__(module, "_kernel_path", path)
+    object.__setattr__(root, "_kernel_model", description["number"])
+    return root
+
+
+def _mirror_state(root) -> dict:
+    """What the test may have changed in a mirror: modes, parameters (values, ``requires_grad``) and buffers."""
+    return {"training": {path: bool(m.training) for path, m in root.named_modules()},
+            "parameters": {name: [p.detach(), bool(p.requires_grad)] for name, p in root.named_parameters()},
+            "buffers": {name: b for name, b in root.named_buffers()}}
+
+
+def _kernel_model(number, state):
+    """The kernel's side: the kept model, made what the test's mirror of it is (modes, parameters, buffers)."""
+    import torch
+
+    model = _KERNEL_MODELS.get(number) if type(number) is int else None
+    if model is None:
+        raise NotData(f"a model your kernel no longer keeps (it keeps the last {KEPT_MODELS} made)")
+    modules, parameters, buffers = dict(model.named_modules()), dict(model.named_parameters()), dict(model.named_buffers())
+    for path, flag in (state.get("training") or {}).items():
+        if path in modules and isinstance(flag, bool):
+            modules[path].training = flag
+    with torch.no_grad():
+        for kind, values, mine in (("parameters", state.get("parameters") or {}, parameters),
+                                   ("buffers", state.get("buffers") or {}, buffers)):
+            for name, value in values.items():
+                tensor, flag = value if kind == "parameters" else (value, None)
+                target = mine.get(name)
+                if target is None or not isinstance(tensor, torch.Tensor):
+                    continue
+                if target.shape == tensor.shape and target.dtype == tensor.dtype:
+                    target.copy_(tensor)
+                else:
+                    target.data = tensor.detach().clone()
+                if isinstance(flag, bool):
+                    target.requires_grad_(flag)
+    return model
+
+
+def _mirror_forward(module, *args, **kwargs):
+    root = module._kernel_root
+    call = getattr(root, "_kernel_call", None)
+    if call is None:
+        raise RuntimeError("this model was made in the student's kernel and has no connection to it now")
+    return call(FORWARD, (root, module._kernel_path, list(args), dict(kwargs)), {})
+
+
+def _forward_in_kernel(model, path, args, kwargs):
+    """The kernel's side of a mirror's call: the kept model's layer ``path`` on the test's inputs."""
+    return model.get_submodule(str(path))(*args, **kwargs)
+
+
+@functools.cache
+def _kernel_class():
+    import torch
+
+    class KernelModule(torch.nn.Module):
+        """The grader's stand-in for a module of the answer's own class: its layers, parameters and buffers
+        are here, its ``forward`` runs in the student's kernel."""
+
+        def extra_repr(self) -> str:
+            return f"the student's {self.__dict__.get('kernel_class', '?')}"
+
+    KernelModule.__module__ = __name__
+    return KernelModule
 
 
 # -- Keras models a test passes: their configuration and weights to the kernel, their state back as data ------
@@ -797,7 +971,7 @@ def _read_and_answer(user_ns: dict, request: str) -> dict:
               else None for m in modules]
     if name == BACKWARD:
         return _backward_answer(args)
-    function = user_ns.get(name)
+    function = _forward_in_kernel if name == FORWARD else user_ns.get(name)
     if function is None:
         return {"error": ["NameError", f"name {name!r} is not defined: run the cell that defines it"]}
     return _answer(function, name, args, kwargs, asked.get("context"), modules, before)
@@ -1108,6 +1282,9 @@ def call_result(name: str, answer, args=(), kwargs=None, sent: list | None = Non
         write_back([list(args), dict(kwargs or {})], decode(answer["args"], modules=sent, states=True))
     outputs: dict = {}
     result = decode(answer.get("result"), modules=sent, graph=outputs)
+    for model in sent or ():  # models the answer made: their mirrors call the kernel through the same crossing
+        if hasattr(model, "_kernel_model") and getattr(model, "_kernel_call", None) is None:
+            object.__setattr__(model, "_kernel_call", again)
     if outputs and again is not None and isinstance(answer.get("graph"), dict):
         result = _joined_to_kernel_graph(result, outputs, answer["graph"], [list(args), dict(kwargs or {})], sent, again)
     return result

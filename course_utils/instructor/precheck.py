@@ -51,10 +51,11 @@ class Reference:
                               if nbgrader_meta(c).get("grade_id") and not nbgrader_meta(c).get("solution")}
                        for name, nb in release.items()}
         # for the grader's own run of judged tests (:mod:`.judge`): the release's set-up cell (its first
-        # code cell) and the functions the answer cells define
+        # code cell) and the functions and classes the answer cells define
         self.setup = {name: next((c.source for c in nb.cells if c.cell_type == "code"), "") for name, nb in release.items()}
         self.answers = {name: sorted({n.name for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("solution")
-                                      for n in getattr(_parsed(c.source), "body", []) if isinstance(n, ast.FunctionDef)})
+                                      for n in getattr(_parsed(c.source), "body", [])
+                                      if isinstance(n, (ast.FunctionDef, ast.ClassDef))})
                         for name, nb in source.items()}
         self.protected = {}
         for name, nb in source.items():

@@ -388,7 +388,7 @@ def build_cnn():
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "build_cnn_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "build_cnn_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 torch.manual_seed(0)
 model = build_cnn()
 check_equal(cu.count_params(model), 693_962, name="the number of parameters")

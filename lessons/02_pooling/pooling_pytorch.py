@@ -357,7 +357,7 @@ class LpPool2D(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "lp_pool_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "lp_pool_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 check_from_scratch(LpPool2D, [nn.LPPool1d, nn.LPPool2d, nn.LPPool3d, F.lp_pool1d, F.lp_pool2d, F.lp_pool3d],
                    name="LpPool2D", allowed="Write the p-norm of the windows with tensor operations.")
 x = torch.tensor([[[[3.0, 4.0], [0.0, 0.0]]]])

@@ -172,10 +172,11 @@ def build_head(feature_shape, num_classes=10):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "build_head_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "build_head_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 torch.manual_seed(0)
-head = build_head((512, 7, 7))
-check_equal(cu.count_params(head), 25_956_106, name="the parameters of the head on VGG16's (512, 7, 7) features")
+# (on VGG16's (512, 7, 7) features the head has 25,956,106 parameters: section 2 counts them)
+head = build_head((512, 2, 2))
+check_equal(cu.count_params(head), 2_363_146, name="the parameters of the head on (512, 2, 2) features")
 check_shape(build_head((64, 4, 4))(torch.rand(3, 64, 4, 4)), (3, 10), name="the head's output for 3 feature maps")
 ### BEGIN HIDDEN TESTS
 torch.manual_seed(1)

@@ -907,7 +907,7 @@ def build_seed_classifier(timesteps=10, units=128):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "build_seed_classifier_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "build_seed_classifier_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 torch.manual_seed(0)
 model, loss_fn, optimizer = build_seed_classifier(10, 128)
 assert cu.count_params(model) == 67201, f"the model should have 67,201 parameters, has {cu.count_params(model)}"

@@ -447,12 +447,12 @@ def test_the_kernels_reader_of_the_graders_models_names_only_pytorchs_classes():
     assert [type(m) for m in copy.modules()] == [type(m) for m in model.modules()]
 
 
-def test_a_model_made_in_the_kernel_does_not_cross_and_the_grader_never_unpickles():
+def test_a_model_made_in_the_kernel_comes_as_a_mirror_and_the_grader_never_unpickles():
     torch = pytest.importorskip("torch")
     namespace = {}
     exec(MODELS, namespace)
-    with pytest.raises(judge.AnswerError, match="made in your kernel"):
-        call(namespace, "fresh")
+    made = call(namespace, "fresh")  # described as data and made here of torch.nn's classes (not unpickled)
+    assert type(made) is torch.nn.Linear and made._kernel_model in judge._KERNEL_MODELS
     with pytest.raises(judge.NotData, match="pickle"):
         judge.decode(judge.encode([torch.nn.Linear(1, 1)], send=[]))
     with pytest.raises(judge.NotData, match="did not send"):
@@ -572,6 +572,10 @@ def test_a_kernels_keras_state_changes_only_what_an_answer_in_the_process_could(
 
 def test_keras_models_that_share_layers_or_are_unbuilt_are_not_sent():
     keras = pytest.importorskip("keras")
+    namespace = {}
+    exec("import keras\ndef fresh():\n    return keras.layers.Dense(1)\n", namespace)
+    with pytest.raises(judge.AnswerError, match="made in your kernel"):  # a Keras model the answer makes: no mirror
+        call(namespace, "fresh")
     model = keras_model(keras)
     with pytest.raises(judge.NotData, match="share"):  # two copies in the kernel would not see each other's changes
         judge.call_request("f", (model, model.layers[-1]), {})
@@ -725,3 +729,101 @@ def test_a_backward_through_a_graph_the_kernel_no_longer_keeps_fails_with_a_mess
     answer["result"] = answer["result"].replace('"grad": true', '"grad": true, "graph": 0')
     with pytest.raises(judge.NotData, match="malformed graph"):  # a kernel naming inputs the test never passed
         judge.call_result("f", answer, (x,), {}, [], again=lambda *a: None)
+
+
+MAKERS = """
+import torch
+from torch import nn
+def build():
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Dropout(0.5), nn.Flatten(), nn.Linear(8, 3, bias=False))
+class Own(nn.Module):
+    def __init__(self, power):
+        super().__init__()
+        self.power, self.seen = power, []
+        self.lin = nn.Linear(2, 2)
+        self.bn = nn.BatchNorm1d(2)
+    def forward(self, x):
+        self.seen.append(len(x))
+        return self.bn(self.lin(x)) ** self.power
+def trio():
+    model = Own(2)
+    return model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=1e-3)
+"""
+
+
+def test_a_model_the_answer_makes_is_mirrored_here_and_runs_in_the_kernel():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    namespace = {}
+    exec(MAKERS, namespace)
+    torch.manual_seed(0)
+    model = call(namespace, "build")
+    # PyTorch's own classes, with their settings, parameters and empty slots
+    assert [type(m) for m in model] == [torch.nn.Conv2d, torch.nn.ReLU, torch.nn.Dropout, torch.nn.Flatten, torch.nn.Linear]
+    assert model[0].stride == (1, 1) and model[2].p == 0.5 and model[4].bias is None and judge.is_remote(model) is False
+    x = torch.rand(2, 1, 4, 4)
+
+    def reference(x):
+        return F.linear(F.relu(F.conv2d(x, model[0].weight, model[0].bias)).flatten(1), model[4].weight)
+
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference(x))
+        for p in model.parameters():  # what the test sets in the mirror is what the kernel's model computes with
+            p.normal_()
+        assert torch.allclose(model(x), reference(x))
+    model.train()  # the mode reaches the kernel: dropout draws there
+    assert not torch.allclose(model(x), reference(x))
+    own, loss_fn, optimizer = call(namespace, "trio")
+    assert type(loss_fn) is torch.nn.BCEWithLogitsLoss and type(optimizer) is torch.optim.Adam
+    assert {id(p) for g in optimizer.param_groups for p in g["params"]} == {id(p) for p in own.parameters()}
+    assert isinstance(own, torch.nn.Module) and own.power == 2 and type(own.lin) is torch.nn.Linear
+    xx = torch.randn(4, 2, requires_grad=True)
+    out = own(xx)
+    out.sum().backward()  # through the kernel's graph, into the mirror's parameters and the test's input
+    assert xx.grad is not None and own.lin.weight.grad is not None
+    assert own.seen == [4] and own.bn.running_mean.abs().sum() > 0  # its records and running statistics came back
+    assert float(loss_fn(torch.tensor([[0.0]]), torch.tensor([[1.0]]))) == pytest.approx(float(np.log(2)))
+    made = judge.Remote("Own", lambda name, args, kwargs: judge.call_without_kernel(namespace, name, args, kwargs))
+    assert made(3)(torch.ones(3, 2)).shape == (3, 2)  # a class of the answer, made and run in the kernel
+
+
+def made_description(**changes):
+    entry = ["", "torch", "Linear", {"in_features": 1}, True, [], []]
+    description = {"number": 1, "modules": [entry], "parameters": {}, "buffers": {}}
+    for key, value in changes.items():
+        if key in description:
+            description[key] = value
+        else:
+            entry[["path", "kind", "name", "attributes"].index(key)] = value
+    return {"module": 0, "made": description}
+
+
+def test_a_kernels_description_of_its_model_is_read_as_data_only():
+    torch = pytest.importorskip("torch")
+
+    def made(**changes):
+        return judge.decode("json:" + json.dumps(judge_tree(made_description(**changes))), modules=[])
+
+    def judge_tree(value):  # the codec's JSON form of plain containers
+        if isinstance(value, dict) and "module" not in value:
+            return {"dict": [[k, judge_tree(v)] for k, v in value.items()]}
+        if isinstance(value, dict):
+            return {k: judge_tree(v) if k == "made" else v for k, v in value.items()}
+        if isinstance(value, list):
+            return {"list": [judge_tree(v) for v in value]}
+        return value
+
+    layer = made(attributes={"in_features": 1, "forward": 1, "parameters": 2, "_modules": 3})
+    assert type(layer) is torch.nn.Linear and layer.in_features == 1 and callable(layer.parameters)
+    for name in ("functional", "Parameter", "init", "Sequential.__init__"):  # torch.nn's, but not a module class
+        with pytest.raises(judge.NotData, match="not one of torch.nn's|malformed"):
+            made(name=name)
+    with pytest.raises(judge.NotData, match="not one of torch.nn's"):
+        made(name="KernelModule")  # the stand-in for the answer's classes is not named by the kernel
+    with pytest.raises(judge.NotData, match="malformed"):
+        made(path="a.b")
+    with pytest.raises(judge.NotData, match="takes data only"):  # a kernel cannot name a model of its own to the grader
+        judge.decode('json:{"module": 0, "kernel": 1, "state": {"dict": []}}', modules=[torch.nn.Linear(1, 1)])
+    with pytest.raises(judge.NotData, match="out of turn"):
+        judge.decode("json:" + json.dumps(judge_tree(made_description())), modules=[torch.nn.Linear(1, 1)])
