@@ -15,11 +15,15 @@ A model the test builds and passes goes to the kernel, PyTorch's pickled (the gr
 the kernel unpickles), Keras' as its configuration and weights (the kernel makes it with Keras'
 ``deserialize_keras_object``), and comes back as data, its state after the call (:class:`ModuleState`:
 also the plain attributes a test's model records, ``self.batches``). A plain object of a class the test
-defines (a callable standing in for a model) goes as its attributes. An optimizer the answer returns over
-the test's model is made again here, one of ``torch.optim``'s classes over the test's own parameters.
-An answer's random draws use the kernel's generators, seeded at each call from the test's generator
-(TensorFlow's in a TensorFlow notebook, PyTorch's otherwise). Cells whose answers build objects
-(models, layers) stay in-process (:mod:`.guard`, :mod:`.audit`).
+defines (a callable standing in for a model) goes as its attributes. A PyTorch model the answer makes
+stays in the kernel and the test gets a mirror of it (:func:`_mirror`: torch.nn's classes, the kernel's
+parameters; its forward runs the kernel's model). An optimizer the answer returns is made again here,
+one of ``torch.optim``'s classes over the test's (or the mirror's) parameters. Gradients cross too: the
+kernel keeps a call's autograd graph (or, while the test's GradientTape records, a tape) and the
+result joins the test's inputs here through one differentiable function whose backward asks the
+kernel (:func:`_joined_to_kernel_graph`). An answer's random draws use the kernel's generators, seeded
+at each call from the test's generator (TensorFlow's in a TensorFlow notebook, PyTorch's otherwise).
+Cells whose answers make Keras models stay in-process (:mod:`.guard`, :mod:`.audit`).
 """
 from __future__ import annotations
 
@@ -136,6 +140,8 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
         if kind == "tf":
             arrays.append(sys.modules["numpy"].asarray(v.numpy()))
             if not (hasattr(v, "assign") and callable(v.assign)):
+                if graph and id(v) in graph:
+                    return {"array": len(arrays) - 1, "kind": "tf", "graph": graph[id(v)]}
                 return {"array": len(arrays) - 1, "kind": "tf"}
             keras = type(v).__module__.startswith("keras")  # keras.Variable (`.value` a property) or tf.Variable
             return {"array": len(arrays) - 1, "kind": "keras variable" if keras else "tf variable"}
@@ -177,8 +183,10 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
             return {"module": len(send) - 1}
         for index, sent in enumerate(known or ()):
             if sent is v:
-                if before is None or index >= len(before) or before[index] is None:  # (a test's plain object: itself)
+                if before is None or index >= len(before):
                     return {"module": index}
+                if before[index] is None:  # a test's plain object: its plain attributes (a count of its calls)
+                    return {"module": index, "state": node({"attributes": {"": _plain_attributes(v)}}, depth + 1)}
                 state = _keras_state(v, before[index]) if keras else _module_state(v, before[index])
                 return {"module": index, "state": node(state, depth + 1)}
         for index, sent in enumerate(known or ()):  # a layer of a model the grader sent (`model[0]`)
@@ -364,6 +372,8 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
                 return keras.Variable(array)
             if kind in ("tf", "tf variable"):
                 import tensorflow as tf
+                if kind == "tf" and graph is not None and type(n.get("graph")) is int and array.dtype.kind == "f":
+                    return graph.setdefault(n["graph"], tf.constant(array))  # (joined to the kernel's tape by call_result)
                 return tf.Variable(array) if kind == "tf variable" else tf.constant(array)
             raise NotData(f"an array of unknown kind {kind!r}")
         if "dtype" in n:
@@ -557,16 +567,26 @@ def _mirror(description):
     """The grader's side: the model the kernel describes, made of PyTorch's own classes (an instance of
     ``nn.Conv2d`` is one) or a ``KernelModule`` (:func:`_kernel_class`) for the answer's classes, with the kernel's parameters.
     Its ``forward`` runs the kernel's model (:func:`_mirror_forward`); nothing here runs the answer's code."""
-    import torch
-
     def fail(what="a malformed model"):
         raise NotData(f"{what} from the student's kernel")
 
     if not isinstance(description, dict) or type(description.get("number")) is not int:
         fail()
     entries, parameters, buffers = (description.get(k) for k in ("modules", "parameters", "buffers"))
-    if not isinstance(entries, list) or not isinstance(parameters, dict) or not isinstance(buffers, dict) or not entries:
+    if not isinstance(entries, list) or not isinstance(parameters, dict) or not isinstance(buffers, dict) or not entries \
+            or len(entries) > 10_000:
         fail()
+    try:
+        return _mirror_made(description["number"], entries, parameters, buffers, fail)
+    except NotData:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:  # a name torch refuses
+        raise NotData(f"a malformed model from the student's kernel ({_text(error)})") from None
+
+
+def _mirror_made(number, entries, parameters, buffers, fail):
+    import torch
+
     made = {}
     for entry in entries:
         if not (isinstance(entry, list) and len(entry) == 7 and isinstance(entry[0], str) and isinstance(entry[3], dict)):
@@ -574,7 +594,7 @@ def _mirror(description):
         path, kind, name, attributes, training, no_parameters, no_buffers = entry
         parent, _, leaf = path.rpartition(".")
         if path in made or (path and (parent not in made or not leaf or not leaf.replace("_", "a").isalnum())) \
-                or (not path and made):
+                or (not path and made) or path.count(".") >= MAX_DEPTH:
             fail()
         cls = getattr(torch.nn, str(name), None) if kind == "torch" else _kernel_class()
         if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module) and cls.__module__.startswith(
@@ -599,24 +619,28 @@ def _mirror(description):
             made[parent].add_module(leaf, module)
         made[path] = module
     root = made[""]
-    try:
-        for kind, values in (("parameters", parameters), ("buffers", buffers)):
-            for name, value in values.items():
-                tensor, flag = value if kind == "parameters" and isinstance(value, list) and len(value) == 2 else (value, False)
-                owner, _, leaf = str(name).rpartition(".")
-                if owner not in made or not isinstance(tensor, torch.Tensor) or hasattr(type(made[owner]), leaf):
-                    fail()
-                if kind == "parameters":
-                    made[owner].register_parameter(leaf, torch.nn.Parameter(tensor.detach(), requires_grad=flag is True))
-                else:
-                    made[owner].register_buffer(leaf, tensor.detach())
-    except (KeyError, TypeError, RuntimeError) as error:  # a name torch refuses ("a.b", one already taken)
-        raise NotData(f"a malformed model from the student's kernel ({_text(error)})") from None
+    for kind, values in (("parameters", parameters), ("buffers", buffers)):
+        for name, value in values.items():
+            tensor, flag = value if kind == "parameters" and isinstance(value, list) and len(value) == 2 else (value, False)
+            owner, _, leaf = str(name).rpartition(".")
+            if owner not in made or not isinstance(tensor, torch.Tensor) or hasattr(type(made[owner]), leaf):
+                fail()
+            if kind == "parameters":
+                made[owner].register_parameter(leaf, torch.nn.Parameter(tensor.detach(), requires_grad=flag is True))
+            else:
+                made[owner].register_buffer(leaf, tensor.detach())
+    for module in made.values():  # an RNN's lists of its weights (its __init__ makes them), which .to() and copies use
+        if isinstance(module, torch.nn.RNNBase):
+            names, layers = [n for n, p in module._parameters.items() if p is not None], {}
+            for name in names:  # weight_ih_l0, ..., bias_hh_l0_reverse: grouped by layer and direction
+                layers.setdefault(name.rpartition("_l")[2], []).append(name)
+            module._flat_weights_names, module._all_weights = names, list(layers.values())
+            module._init_flat_weights()
     for path, module in made.items():
         object.__setattr__(module, "forward", functools.partial(_mirror_forward, module))
         object.__setattr__(module, "_kernel_root", root)
         object.__setattr__(module, "_kernel_path", path)
-    object.__setattr__(root, "_kernel_model", description["number"])
+    object.__setattr__(root, "_kernel_model", number)
     return root
 
 
@@ -889,6 +913,16 @@ def test_classes(source: str) -> dict[str, str]:
     return {s.name: ast.unparse(s) for s in body if isinstance(s, ast.ClassDef)}
 
 
+def _write_back_attributes(objects: dict, state) -> None:
+    """Plain attributes the objects (by path) have here, set to the plain data the kernel reports."""
+    attributes = state.get("attributes") if isinstance(state, dict) and isinstance(state.get("attributes"), dict) else {}
+    for name, values in attributes.items():
+        mine = _plain_attributes(objects[name]) if name in objects else {}
+        for key, value in (values.items() if isinstance(values, dict) else ()):
+            if key in mine and _is_plain(value) and value != mine[key]:
+                setattr(objects[name], key, value)
+
+
 def _write_back_module(module, state) -> None:
     """Make ``module`` what the kernel's copy became: training flags; parameters changed in place (also
     to another dtype), replaced (so that a test can tell), added or removed; buffers. Layers added or
@@ -906,12 +940,7 @@ def _write_back_module(module, state) -> None:
     for name, flag in training.items():
         if isinstance(flag, bool):
             modules[name].training = flag
-    attributes = state.get("attributes") if isinstance(state.get("attributes"), dict) else {}
-    for name, values in attributes.items():  # plain attributes the module has here, set to plain data there
-        mine = _plain_attributes(modules[name]) if name in modules else {}
-        for key, value in (values.items() if isinstance(values, dict) else ()):
-            if key in mine and _is_plain(value) and value != mine[key]:
-                setattr(modules[name], key, value)
+    _write_back_attributes(modules, state)
     try:
         for kind in ("parameters", "buffers"):
             current = dict(module.named_parameters() if kind == "parameters" else module.named_buffers())
@@ -979,23 +1008,24 @@ def _read_and_answer(user_ns: dict, request: str) -> dict:
 
 def _answer(function, name, args, kwargs, context, modules, before) -> dict:
     try:
-        with _entered(context):
+        with _entered(context), _recording(context, [args, kwargs]) as tape:
             result = function(*args, **kwargs)
     except BaseException as error:  # noqa: BLE001 - the answer's error goes to the test
         return {"error": [_error_name(error), _text(error)]}
+    answer = {}
+    try:  # what the call did to its arguments, which the test may look at; first, as the grader reads them
+        answer["args"] = encode([args, kwargs], known=modules, before=before)
+    except Exception as error:  # noqa: BLE001
+        return {"error": ["NotData", f"{name} changed its arguments into something the grader cannot compare: "
+                                     f"{_text(error)}"]}
     try:
-        marked, graph = _kept_graph(result, [args, kwargs], modules)
-        answer = {"result": encode(result, known=modules, graph=marked)}
+        marked, graph = _kept_graph(result, [args, kwargs], modules, tape)
+        answer["result"] = encode(result, known=modules, graph=marked)
         if graph is not None:
             answer["graph"] = graph
     except Exception as error:  # noqa: BLE001 - NotData, or a value whose conversion fails
         return {"error": ["NotData", f"{name} returned {_text(error)}: the grader compares arrays, tensors, numbers, "
                                      "strings and tuples, lists and dicts of them"]}
-    try:  # what the call did to its arguments, which the test may look at
-        answer["args"] = encode([args, kwargs], known=modules, before=before)
-    except Exception as error:  # noqa: BLE001
-        return {"error": ["NotData", f"{name} changed its arguments into something the grader cannot compare: "
-                                     f"{_text(error)}"]}
     return answer
 
 
@@ -1019,6 +1049,8 @@ def call_context(imports: str = "") -> dict:
     if "tensorflow" in sys.modules and _imports_framework(imports) == "tensorflow":
         tf = sys.modules["tensorflow"]
         context["seed"] = int(tf.random.uniform((), 0, 2**62, dtype=tf.int64))
+        if _tape_recording():
+            context["tape"] = True  # the test's GradientTape is recording: the kernel records the call too
     elif torch is not None:
         context["seed"] = int(torch.randint(0, 2**62, (), dtype=torch.int64))
     if torch is not None:
@@ -1028,6 +1060,29 @@ def call_context(imports: str = "") -> dict:
         if message:
             context["no_autograd"] = str(message)
     return context
+
+
+def _tape_recording() -> bool:
+    """Whether a GradientTape of the test is recording here (TensorFlow has no public way to ask)."""
+    try:
+        from tensorflow.python.eager import record
+        return bool(record.could_possibly_record())
+    except (ImportError, AttributeError):
+        return False
+
+
+@contextlib.contextmanager
+def _recording(context, args):
+    """The kernel's side: a persistent tape around the answer when the test's tape records, watching
+    the call's float tensors (the variables of the models it got are watched as they are read)."""
+    if not (isinstance(context, dict) and context.get("tape") is True and "tensorflow" in sys.modules):
+        yield None
+        return
+    tape = sys.modules["tensorflow"].GradientTape(persistent=True)
+    with tape:
+        for tensor in _tf_grad_tensors(args):
+            tape.watch(tensor)
+        yield tape
 
 
 def _imports_framework(imports: str) -> str | None:
@@ -1325,21 +1380,41 @@ def _grad_tensors(value, depth=0) -> list:
     return []
 
 
-def _kept_graph(result, args, modules: list) -> tuple[dict, dict] | tuple[None, None]:
+def _tf_grad_tensors(value, depth=0) -> list:
+    """The float tensors (not variables) of a call's arguments or result, in one order on both sides."""
+    if depth > MAX_DEPTH:
+        return []
+    if _framework(value) == "tf":
+        return [value] if not hasattr(value, "assign") and value.dtype.is_floating else []
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _tf_grad_tensors(v, depth + 1)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tf_grad_tensors(v, depth + 1)]
+    return []
+
+
+def _kept_graph(result, args, modules: list, tape=None) -> tuple[dict, dict] | tuple[None, None]:
     """The kernel's side, after a call: keep the graph from the call's differentiable inputs (its arguments,
-    the parameters of the models the grader sent) to the result's tensors that depend on them; what the
-    grader needs to join them: ``({id(output): number}, {"number", "inputs"})``."""
+    the parameters of the models the grader sent) to the result's tensors that depend on them (PyTorch's
+    graph, or TensorFlow's ``tape`` when the test's tape recorded the call); what the grader needs to join
+    them: ``({id(output): number}, {"number", "inputs"})``."""
     torch = sys.modules.get("torch")
-    if torch is None or not torch.is_grad_enabled():
+    if tape is not None:
+        outputs = _tf_grad_tensors(result)
+        inputs = [(t, {"arg": k}) for k, t in enumerate(_tf_grad_tensors(args))]
+        inputs += [(w, {"module": i, "weight": j}) for i, m in enumerate(modules) if _is_keras_layer(m)
+                   for j, w in enumerate(m.trainable_weights)]
+    elif torch is None or not torch.is_grad_enabled():
         return None, None
-    outputs = [t for t in _grad_tensors(result) if t.grad_fn is not None]
-    inputs = [(t, {"arg": k}) for k, t in enumerate(_grad_tensors(args))]
-    inputs += [(p, {"module": i, "parameter": name}) for i, m in enumerate(modules) if hasattr(m, "named_parameters")
-               for name, p in m.named_parameters() if p.requires_grad]
+    else:
+        outputs = [t for t in _grad_tensors(result) if t.grad_fn is not None]
+        inputs = [(t, {"arg": k}) for k, t in enumerate(_grad_tensors(args))]
+        inputs += [(p, {"module": i, "parameter": name}) for i, m in enumerate(modules) if hasattr(m, "named_parameters")
+                   for name, p in m.named_parameters() if p.requires_grad]
     if not outputs or not inputs:
         return None, None
     _GRAPH_COUNT[0] += 1
-    _GRAPHS[_GRAPH_COUNT[0]] = ([t for t, _ in inputs], outputs)
+    _GRAPHS[_GRAPH_COUNT[0]] = ([t for t, _ in inputs], outputs, tape)
     while len(_GRAPHS) > KEPT_GRAPHS:
         _GRAPHS.pop(next(iter(_GRAPHS)))
     return {id(t): k for k, t in enumerate(outputs)}, {"number": _GRAPH_COUNT[0], "inputs": [r for _, r in inputs]}
@@ -1347,18 +1422,20 @@ def _kept_graph(result, args, modules: list) -> tuple[dict, dict] | tuple[None, 
 
 def _backward_answer(args) -> dict:
     """The kernel's side of a backward pass: the gradients of a kept graph's inputs for the outputs' gradients."""
-    import torch
-
     number, grads = (list(args[0]) + [None, None])[:2] if args and isinstance(args[0], (list, tuple)) else (None, None)
     kept = _GRAPHS.get(number) if type(number) is int else None
     if kept is None:
         return {"error": ["RuntimeError", "the graph of that call is no longer kept in your kernel: "
                                           f"backward within {KEPT_GRAPHS} calls of the call"]}
-    inputs, outputs = kept
-    if not isinstance(grads, list) or len(grads) != len(outputs) or not all(isinstance(g, torch.Tensor) for g in grads):
+    inputs, outputs, tape = kept
+    kind = "tf" if tape is not None else "torch"
+    if not isinstance(grads, list) or len(grads) != len(outputs) or not all(_framework(g) == kind for g in grads):
         return {"error": ["NotData", "a malformed backward request"]}
     try:
-        found = torch.autograd.grad(outputs, inputs, grads, retain_graph=True, allow_unused=True)
+        if tape is not None:
+            found = tape.gradient(outputs, inputs, output_gradients=grads)
+        else:
+            found = sys.modules["torch"].autograd.grad(outputs, inputs, grads, retain_graph=True, allow_unused=True)
         return {"result": encode(list(found))}
     except Exception as error:  # noqa: BLE001 - autograd's own error (a second backward through a freed graph)
         return {"error": [_error_name(error), _text(error)]}
@@ -1366,12 +1443,24 @@ def _backward_answer(args) -> dict:
 
 def _joined_to_kernel_graph(result, outputs: dict, graph: dict, args, sent, again):
     """``result`` with the tensors the kernel marked made outputs of one autograd function of the call's
-    differentiable inputs here; its backward asks the kernel for the gradients (:func:`_backward_answer`)."""
-    mine = _grad_tensors(args)
+    differentiable inputs here; its backward asks the kernel for the gradients (:func:`_backward_answer`).
+    TensorFlow's through ``tf.custom_gradient`` (:func:`_joined_tf`)."""
+    numbered = [outputs[k] for k in sorted(outputs)]
+    tf_graph = _framework(numbered[0]) == "tf" if numbered else False
+    mine = _tf_grad_tensors(args) if tf_graph else _grad_tensors(args)
+    refs = graph.get("inputs") if isinstance(graph.get("inputs"), list) else []
+    weights = sum(len(m.trainable_weights) if _is_keras_layer(m) else len(list(m.parameters()))
+                  for m in sent or () if _is_keras_layer(m) or hasattr(m, "parameters"))
+    if len(refs) > len(mine) + weights:  # more inputs than the call has: a reply made to cost time here
+        raise NotData("a malformed graph")
     inputs = []
-    for ref in graph.get("inputs") if isinstance(graph.get("inputs"), list) else []:
+    for ref in refs:
         if isinstance(ref, dict) and type(ref.get("arg")) is int and 0 <= ref["arg"] < len(mine):
             inputs.append(mine[ref["arg"]])
+        elif tf_graph and isinstance(ref, dict) and type(ref.get("module")) is int and sent \
+                and 0 <= ref["module"] < len(sent) and _is_keras_layer(sent[ref["module"]]) and type(ref.get("weight")) is int \
+                and 0 <= ref["weight"] < len(sent[ref["module"]].trainable_weights):
+            inputs.append(sent[ref["module"]].trainable_weights[ref["weight"]])
         elif isinstance(ref, dict) and type(ref.get("module")) is int and sent and 0 <= ref["module"] < len(sent) \
                 and hasattr(sent[ref["module"]], "get_parameter") and isinstance(ref.get("parameter"), str):
             try:
@@ -1380,8 +1469,8 @@ def _joined_to_kernel_graph(result, outputs: dict, graph: dict, args, sent, agai
                 raise NotData("a gradient for a parameter the grader's model does not have") from None
         else:
             raise NotData("a malformed graph")
-    numbered = [outputs[k] for k in sorted(outputs)]
-    if not inputs or sorted(outputs) != list(range(len(outputs))):
+    if not inputs or sorted(outputs) != list(range(len(outputs))) \
+            or any((_framework(t) == "tf") != tf_graph for t in numbered):
         raise NotData("a malformed graph")
     number = graph.get("number")
 
@@ -1391,7 +1480,8 @@ def _joined_to_kernel_graph(result, outputs: dict, graph: dict, args, sent, agai
             raise AnswerError("the student's kernel sent malformed gradients")
         return found
 
-    joined = _kernel_function().apply(backward, len(inputs), *inputs, *numbered)
+    joined = _joined_tf(backward, inputs, numbered) if tf_graph else \
+        _kernel_function().apply(backward, len(inputs), *inputs, *numbered)
     mapping = {id(t): j for t, j in zip(numbered, joined)}
 
     def replaced(v, depth=0):
@@ -1410,6 +1500,40 @@ def _joined_to_kernel_graph(result, outputs: dict, graph: dict, args, sent, agai
     return replaced(result)
 
 
+def _joined_tf(backward, inputs: list, outputs: list) -> list:
+    """The kernel's outputs as one function of the test's tensors and variables, for the test's tape."""
+    tf = sys.modules["tensorflow"]
+    tensors = [x for x in inputs if not hasattr(x, "assign")]
+    variables = [x for x in inputs if hasattr(x, "assign")]
+
+    def split(found, used):
+        by_variable = {id(getattr(v, "value", v)): g for v, g in zip(variables, found[len(tensors):])}
+        return found[:len(tensors)], [by_variable.get(id(v)) for v in used or ()]
+
+    def ordered(found):  # the kernel answers in the order of ``inputs``; here tensors first, then variables
+        position = {id(x): k for k, x in enumerate(inputs)}
+        return [found[position[id(x)]] for x in tensors + variables]
+
+    @tf.custom_gradient
+    def joined(*xs):
+        for variable in variables:  # read here, so that the tape sees the outputs depend on them
+            tf.convert_to_tensor(variable)
+        copies = [tf.identity(o) for o in outputs]
+
+        def filled(dys):  # an output the loss does not use: a zero gradient
+            return [tf.zeros_like(o) if d is None else d for d, o in zip(dys, copies)]
+
+        if variables:
+            def gradient(*dys, variables=None):
+                return split(ordered(backward(filled(dys))), variables)
+        else:
+            def gradient(*dys):
+                return split(ordered(backward(filled(dys))), ())[0]
+        return copies, gradient
+
+    return joined(*tensors)
+
+
 @functools.cache
 def _kernel_function():
     import torch
@@ -1423,6 +1547,7 @@ def _kernel_function():
             return tuple(t.clone() for t in tensors[count:])
 
         @staticmethod
+        @torch.autograd.function.once_differentiable  # the kernel's gradients carry no graph here: say so
         def backward(ctx, *grads):
             found = ctx.backward(grads)
             return (None, None, *found, *([None] * ctx.outputs))
@@ -1453,7 +1578,10 @@ def write_back(original, changed, depth=0) -> None:
         return
     if isinstance(changed, ModuleState):
         if changed.module is original:
-            (_write_back_keras if _is_keras_layer(original) else _write_back_module)(original, changed.state)
+            if _is_test_instance(original):
+                _write_back_attributes({"": original}, changed.state)
+            else:
+                (_write_back_keras if _is_keras_layer(original) else _write_back_module)(original, changed.state)
         return
     if isinstance(original, list) and isinstance(changed, list):
         if len(original) != len(changed):

@@ -751,7 +751,7 @@ def forward_in_chunks(layer, x, chunk_length, h0=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "forward_in_chunks_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "forward_in_chunks_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 def _stateful_rnn(d, h, dtype="float32", seed=0, recurrent_scale=1.0):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

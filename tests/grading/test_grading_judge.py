@@ -595,12 +595,14 @@ def tamper(model):
     model.stride = object()
 def apply(f, x):
     return f(x), f
+def apply_twice(f, x):
+    return f(f(x))
 """
 RECORDER = ("class Recorder(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
             "        self.batches = []\n        self.stride = (1, 1)\n"
             "    def forward(self, x):\n        self.batches.append(len(x))\n        return x\n"
-            "class Scale:\n    def __init__(self, k):\n        self.k = k\n"
-            "    def __call__(self, x):\n        return x * self.k\n")
+            "class Scale:\n    def __init__(self, k):\n        self.k, self.calls = k, 0\n"
+            "    def __call__(self, x):\n        self.calls += 1\n        return x * self.k\n")
 
 
 def test_plain_records_on_the_tests_models_and_its_plain_objects_cross_as_data():
@@ -618,7 +620,9 @@ def test_plain_records_on_the_tests_models_and_its_plain_objects_cross_as_data()
     assert recorder.batches == "not a list" and recorder.stride == (1, 1) and not hasattr(recorder, "new_record")
     scale = grader["Scale"](torch.tensor(3.0))  # a plain object of the test's class: made in the kernel from its attributes
     result, same = judge.call_without_kernel(namespace, "apply", (scale, torch.ones(2)), {}, classes, imports)
-    assert result.tolist() == [3.0, 3.0] and same is scale
+    assert result.tolist() == [3.0, 3.0] and same is scale and scale.calls == 1
+    judge.call_without_kernel(namespace, "apply_twice", (scale, torch.ones(2)), {}, classes, imports)
+    assert scale.calls == 3  # what the object counted in the kernel comes back, as it would have here
     with pytest.raises(judge.NotData, match="takes data only"):  # a kernel cannot make the grader build one
         judge.decode(stored(b'{"module": 0, "instance": "Scale", "state": {"dict": []}}', a0=np.zeros(1)),
                      modules=[scale])
@@ -827,3 +831,44 @@ def test_a_kernels_description_of_its_model_is_read_as_data_only():
         judge.decode('json:{"module": 0, "kernel": 1, "state": {"dict": []}}', modules=[torch.nn.Linear(1, 1)])
     with pytest.raises(judge.NotData, match="out of turn"):
         judge.decode("json:" + json.dumps(judge_tree(made_description())), modules=[torch.nn.Linear(1, 1)])
+
+
+def test_gradients_reach_the_tests_tape_through_the_kernels_tape():
+    keras = pytest.importorskip("keras")
+    import tensorflow as tf
+    namespace = {}
+    exec("import tensorflow as tf\ndef apply(layer, x):\n    return layer(x) * 2, tf.reduce_sum(x)\n", namespace)
+    imports = "import tensorflow as tf\nimport keras"
+    layer = keras.layers.Dense(2)
+    layer.build((None, 3))
+    x = tf.constant(np.random.default_rng(0).normal(size=(4, 3)), tf.float32)
+    weights = tf.constant(np.random.default_rng(1).normal(size=(4, 2)), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:  # the kernel records the call only while the test's tape does
+        tape.watch(x)
+        out, total = judge.call_without_kernel(namespace, "apply", (layer, x), {}, imports=imports)
+        loss = tf.reduce_sum(weights * out)
+    grad_x, grad_kernel, grad_bias = tape.gradient(loss, [x, layer.kernel, layer.bias])
+    assert np.allclose(grad_x, 2 * weights.numpy() @ layer.kernel.numpy().T, atol=1e-5)
+    assert np.allclose(grad_kernel, 2 * x.numpy().T @ weights.numpy(), atol=1e-5)
+    assert np.allclose(grad_bias, 2 * weights.numpy().sum(0), atol=1e-5)
+    assert np.allclose(tape.gradient(total, x), np.ones((4, 3)))  # another output of the same call
+    out, _ = judge.call_without_kernel(namespace, "apply", (layer, x), {}, imports=imports)  # no tape: no graph kept
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        assert tape.gradient(tf.reduce_sum(out), x) is None
+
+
+def test_a_kernels_graph_or_model_description_beyond_what_the_call_has_is_refused():
+    torch = pytest.importorskip("torch")
+    x = torch.ones(2, requires_grad=True)
+    answer = {"result": judge.encode(torch.ones(2)).replace('"grad": false', '"grad": true, "graph": 0'),
+              "graph": {"number": 1, "inputs": [{"arg": 0}] * 1000}}
+    with pytest.raises(judge.NotData, match="malformed graph"):  # more inputs than the call has
+        judge.call_result("f", answer, (x,), {}, [], again=lambda *a: None)
+    entries = [["", "torch", "Sequential", {}, True, [], []], ["forward", "torch", "ReLU", {}, True, [], []]]
+    with pytest.raises(judge.NotData, match="malformed"):  # a layer named like a method of its parent
+        judge._mirror({"number": 1, "modules": entries, "parameters": {}, "buffers": {}})
+    deep = [["", "torch", "Sequential", {}, True, [], []]] + [
+        [".".join(["a"] * k), "torch", "Sequential", {}, True, [], []] for k in range(1, 40)]
+    with pytest.raises(judge.NotData, match="malformed"):
+        judge._mirror({"number": 1, "modules": deep, "parameters": {}, "buffers": {}})
