@@ -21,8 +21,9 @@ parameters; its forward runs the kernel's model). An optimizer the answer return
 one of ``torch.optim``'s classes over the test's (or the mirror's) parameters. Gradients cross too: the
 kernel keeps a call's autograd graph (or, while the test's GradientTape records, a tape) and the
 result joins the test's inputs here through one differentiable function whose backward asks the
-kernel (:func:`_joined_to_kernel_graph`). An answer's random draws use the kernel's generators, seeded
-at each call from the test's generator (TensorFlow's in a TensorFlow notebook, PyTorch's otherwise).
+kernel (:func:`_joined_to_kernel_graph`); an answer the test traces is traced in the kernel too
+(:meth:`Remote._traced`). An answer's random draws use the kernel's generators, seeded from the test's
+(PyTorch's at each call; in a TensorFlow notebook Python's, when the test has seeded: :func:`call_context`).
 Cells whose answers make Keras models stay in-process (:mod:`.guard`, :mod:`.audit`).
 """
 from __future__ import annotations
@@ -665,10 +666,23 @@ def _kernel_model(number, state):
     with torch.no_grad():
         for kind, values, mine in (("parameters", state.get("parameters") or {}, parameters),
                                    ("buffers", state.get("buffers") or {}, buffers)):
+            for name in set(mine) - set(values):  # removed from the mirror by the test (`layer.bias = None`)
+                owner, _, leaf = name.rpartition(".")
+                setattr(modules[owner], leaf, None)
             for name, value in values.items():
                 tensor, flag = value if kind == "parameters" else (value, None)
                 target = mine.get(name)
-                if target is None or not isinstance(tensor, torch.Tensor):
+                if not isinstance(tensor, torch.Tensor):
+                    continue
+                owner, _, leaf = str(name).rpartition(".")
+                if target is None and owner in modules and leaf.isidentifier():  # added to the mirror by the test
+                    if kind == "parameters":
+                        modules[owner].register_parameter(leaf, torch.nn.Parameter(tensor.detach().clone(),
+                                                                                   requires_grad=flag is True))
+                    else:
+                        modules[owner].register_buffer(leaf, tensor.detach().clone())
+                    continue
+                if target is None:
                     continue
                 if target.shape == tensor.shape and target.dtype == tensor.dtype:
                     target.copy_(tensor)
@@ -1009,7 +1023,7 @@ def _read_and_answer(user_ns: dict, request: str) -> dict:
 def _answer(function, name, args, kwargs, context, modules, before) -> dict:
     try:
         with _entered(context), _recording(context, [args, kwargs]) as tape:
-            result = function(*args, **kwargs)
+            result = _traced_call(function, args, kwargs, context)
     except BaseException as error:  # noqa: BLE001 - the answer's error goes to the test
         return {"error": [_error_name(error), _text(error)]}
     answer = {}
@@ -1027,6 +1041,26 @@ def _answer(function, name, args, kwargs, context, modules, before) -> dict:
         return {"error": ["NotData", f"{name} returned {_text(error)}: the grader compares arrays, tensors, numbers, "
                                      "strings and tuples, lists and dicts of them"]}
     return answer
+
+
+def _traced_call(function, args, kwargs, context):
+    """The answer, run as the test runs it: traced by ``tf.function`` with the test's input signature
+    (dimensions unknown where the test's are) when the test traced the call."""
+    traced = context.get("traced") if isinstance(context, dict) else None
+    if not isinstance(traced, dict) or "tensorflow" not in sys.modules:
+        return function(*args, **kwargs)
+    tf = sys.modules["tensorflow"]
+    positions, specs = traced.get("positions"), traced.get("specs")
+    signature = [tf.TensorSpec([None if d is None else int(d) for d in shape], tf.as_dtype(str(dtype)))
+                 for shape, dtype in specs]
+
+    def run(*tensors):
+        full = list(args)
+        for k, t in zip(positions, tensors):
+            full[k] = t
+        return function(*full, **kwargs)
+
+    return tf.function(run, input_signature=signature)(*[args[k] for k in positions])
 
 
 def _error_name(error: BaseException) -> str:
@@ -1047,8 +1081,15 @@ def call_context(imports: str = "") -> dict:
     # manual_seed or set_random_seed makes them repeat and each call draws afresh), never the
     # generator's state itself (a state the kernel sent back could choose the test's next "random" inputs)
     if "tensorflow" in sys.modules and _imports_framework(imports) == "tensorflow":
-        tf = sys.modules["tensorflow"]
-        context["seed"] = int(tf.random.uniform((), 0, 2**62, dtype=tf.int64))
+        import random
+
+        # Seeding TensorFlow clears its cache of op kernels (every op of the answer then costs a
+        # millisecond or more to make again), so the kernel is seeded only when the test has seeded (or
+        # drawn) since the last call, and goes on drawing afresh from its generators otherwise. The seed
+        # comes from Python's generator, which keras.utils.set_random_seed and cu.seed_everything seed.
+        if random.getstate() != _TF_SEEDED.get("after"):
+            context["seed"] = random.getrandbits(62)
+            _TF_SEEDED["after"] = random.getstate()
         if _tape_recording():
             context["tape"] = True  # the test's GradientTape is recording: the kernel records the call too
     elif torch is not None:
@@ -1060,6 +1101,9 @@ def call_context(imports: str = "") -> dict:
         if message:
             context["no_autograd"] = str(message)
     return context
+
+
+_TF_SEEDED: dict = {}  # the grader's: Python's generator state after the last seed it drew for a TensorFlow call
 
 
 def _tape_recording() -> bool:
@@ -1197,7 +1241,29 @@ class Remote:
         self._call = call
 
     def __call__(self, *args, **kwargs):
+        tf = sys.modules.get("tensorflow")
+        if tf is not None and tf.inside_function():
+            return self._traced(tf, args, kwargs)
         return self._call(self.__name__, args, kwargs)
+
+    def _traced(self, tf, args, kwargs):
+        """Called while the test's ``tf.function`` traces (its inputs symbolic, of unknown batch size):
+        the call is made when the traced function runs (``tf.py_function``), and the kernel runs the
+        answer traced too, with the same input signature, so that what fails in a graph fails there."""
+        positions = [k for k, a in enumerate(args) if tf.is_symbolic_tensor(a)]
+        if not positions or any(tf.is_symbolic_tensor(v) for v in kwargs.values()):
+            raise NotData(f"{self.__name__} is traced with symbolic values the judge does not send "
+                          "(symbolic tensors are sent as positional arguments only)")
+        traced = {"positions": positions,
+                  "specs": [[[None if d is None else int(d) for d in args[k].shape], args[k].dtype.name] for k in positions]}
+
+        def run(*values):
+            concrete = list(args)
+            for k, v in zip(positions, values):
+                concrete[k] = v
+            return self._call(self.__name__, tuple(concrete), kwargs, traced=traced)
+
+        return tf.py_function(run, [args[k] for k in positions], Tout=args[positions[0]].dtype)
 
     def __repr__(self) -> str:
         return f"<the student's {self.__name__}, called in their kernel>"
@@ -1290,13 +1356,14 @@ class KernelLink:
                         answer = found
         return answer
 
-    def call(self, name: str, args, kwargs, classes: dict | None = None, imports: str = ""):
+    def call(self, name: str, args, kwargs, classes: dict | None = None, imports: str = "", traced: dict | None = None):
         """Call ``name`` in the kernel; ``classes`` and ``imports``: the test cell's classes and the
-        set-up's imports, which the kernel needs to make the models the test passes."""
+        set-up's imports, which the kernel needs to make the models the test passes; ``traced``: the
+        input signature when the test traces the call (:meth:`Remote._traced`)."""
         self._wait_ready()
         sent: list = []
         # silent: no execute_input and no execution count per call (a test may make hundreds of calls)
-        content = {"code": call_request(name, args, kwargs, sent, classes, imports), "silent": True,
+        content = {"code": call_request(name, args, kwargs, sent, classes, imports, traced), "silent": True,
                    "store_history": False, "user_expressions": {}, "allow_stdin": False, "stop_on_error": False}
         msg = self.session.msg("execute_request", content)
         msg_id = msg["header"]["msg_id"]
@@ -1307,7 +1374,8 @@ class KernelLink:
         return call_result(name, answer, args, kwargs, sent, again=self.call)
 
 
-def call_request(name: str, args, kwargs, sent: list | None = None, classes: dict | None = None, imports: str = "") -> str:
+def call_request(name: str, args, kwargs, sent: list | None = None, classes: dict | None = None, imports: str = "",
+                 traced: dict | None = None) -> str:
     """The text of a call the kernel runs with :func:`answer_call`; the models it passes are added to ``sent``."""
     sent = [] if sent is None else sent
     try:
@@ -1316,6 +1384,8 @@ def call_request(name: str, args, kwargs, sent: list | None = None, classes: dic
         raise NotData(f"the test passes {error} to {name}: this test cannot be judged outside the kernel") from None
     # (a backward pass draws nothing: no seed taken from the test's generator for it)
     request = {"name": name, "args": payload, "context": call_context(imports) if name != BACKWARD else {}}
+    if traced:
+        request["context"]["traced"] = traced
     if sent and classes:
         request["classes"], request["imports"] = dict(classes), imports
     return json.dumps(request)
@@ -1345,13 +1415,14 @@ def call_result(name: str, answer, args=(), kwargs=None, sent: list | None = Non
     return result
 
 
-def call_without_kernel(namespace: dict, name: str, args, kwargs, classes: dict | None = None, imports: str = ""):
+def call_without_kernel(namespace: dict, name: str, args, kwargs, classes: dict | None = None, imports: str = "",
+                        traced: dict | None = None):
     """The same crossing with the answer's functions in ``namespace`` of this process, for the lessons' tests
     (tests/harness.py): the call runs in another thread, so the test's grad mode and torch function modes
     reach it only through the request, as in a kernel, and the random generators the answer uses are
     put back afterwards, as if they were another process's."""
     sent: list = []
-    request, answer = call_request(name, args, kwargs, sent, classes, imports), {}
+    request, answer = call_request(name, args, kwargs, sent, classes, imports, traced), {}
     worker = threading.Thread(target=lambda: answer.update(answer_call(namespace, request)))
     with _generators_kept():
         worker.start()
@@ -1557,19 +1628,29 @@ def _kernel_function():
 
 @contextlib.contextmanager
 def _generators_kept():
-    """The global random generators (Python's, numpy's, PyTorch's) as they were before the block."""
+    """The global random generators (Python's, numpy's, PyTorch's) as they were before the block; inside
+    it, as the previous block left them (the kernel's own, going on from call to call as in another process)."""
     import random
 
-    kept = [(random.setstate, random.getstate())]
+    generators = [("random", random.getstate, random.setstate)]
     if "numpy" in sys.modules:
-        kept.append((sys.modules["numpy"].random.set_state, sys.modules["numpy"].random.get_state()))
+        generators.append(("numpy", sys.modules["numpy"].random.get_state, sys.modules["numpy"].random.set_state))
     if "torch" in sys.modules:
-        kept.append((sys.modules["torch"].set_rng_state, sys.modules["torch"].get_rng_state()))
+        generators.append(("torch", sys.modules["torch"].get_rng_state, sys.modules["torch"].set_rng_state))
+    kept = [(put, get()) for _, get, put in generators]
+    for name, _, put in generators:
+        if name in _KERNELS_GENERATORS:
+            put(_KERNELS_GENERATORS[name])
     try:
         yield
     finally:
+        for name, get, _ in generators:
+            _KERNELS_GENERATORS[name] = get()
         for put, state in kept:
             put(state)
+
+
+_KERNELS_GENERATORS: dict = {}  # call_without_kernel's stand-in for the kernel's generators (the lessons' tests)
 
 
 def write_back(original, changed, depth=0) -> None:

@@ -504,7 +504,7 @@ def stochastic_pool2d(x, size, training, u=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "stochastic_pool2d_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "stochastic_pool2d_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 x = tf.reshape(tf.constant([1.0, 3.0, 0.0, 0.0]), (1, 2, 2, 1))  # probabilities 0.25, 0.75, 0, 0
 check_close(stochastic_pool2d(x, 2, training=False), np.full((1, 1, 1, 1), 2.5), name="inference on the window 1, 3, 0, 0")
 check_equal(stochastic_pool2d(x, 2, training=True, u=tf.fill((1, 1, 1, 1), 0.1)), np.full((1, 1, 1, 1), 1.0, np.float32),

@@ -790,6 +790,10 @@ def test_a_model_the_answer_makes_is_mirrored_here_and_runs_in_the_kernel():
     assert float(loss_fn(torch.tensor([[0.0]]), torch.tensor([[1.0]]))) == pytest.approx(float(np.log(2)))
     made = judge.Remote("Own", lambda name, args, kwargs: judge.call_without_kernel(namespace, name, args, kwargs))
     assert made(3)(torch.ones(3, 2)).shape == (3, 2)  # a class of the answer, made and run in the kernel
+    model.eval()
+    model[0].bias = None  # a parameter the test removes is removed in the kernel's model too
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference(x)) and model[0].bias is None
 
 
 def made_description(**changes):
@@ -872,3 +876,22 @@ def test_a_kernels_graph_or_model_description_beyond_what_the_call_has_is_refuse
         [".".join(["a"] * k), "torch", "Sequential", {}, True, [], []] for k in range(1, 40)]
     with pytest.raises(judge.NotData, match="malformed"):
         judge._mirror({"number": 1, "modules": deep, "parameters": {}, "buffers": {}})
+
+
+def test_an_answer_the_test_traces_runs_traced_in_the_kernel_with_the_tests_signature():
+    pytest.importorskip("keras")
+    import functools
+
+    import tensorflow as tf
+    namespace = {}
+    exec("import tensorflow as tf\ndef flat(x):\n    return tf.reshape(x, (tf.shape(x)[0], -1)) / 2\n"
+         "def flat_static(x):\n    return tf.reshape(x, (x.shape[0], -1)) / 2\n", namespace)
+
+    def remote(name):
+        return judge.Remote(name, functools.partial(judge.call_without_kernel, namespace, imports="import tensorflow as tf"))
+
+    signature = [tf.TensorSpec((None, 2, 2), tf.float32)]
+    assert tf.function(lambda t: remote("flat")(t), input_signature=signature)(tf.ones((3, 2, 2))).shape == (3, 4)
+    assert remote("flat_static")(tf.ones((3, 2, 2))).shape == (3, 4)  # eagerly the batch size is known
+    with pytest.raises(Exception, match="None"):  # traced in the kernel too, the batch size is unknown there
+        tf.function(lambda t: remote("flat_static")(t), input_signature=signature)(tf.ones((3, 2, 2)))

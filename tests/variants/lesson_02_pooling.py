@@ -664,6 +664,8 @@ NEW_VARIANTS = [
     ("tensorflow", "stochastic_pool2d", "cumulative probability at least u (not exceeding)",
      Mutation([("tf.cumsum(probs, axis=-1) <= tf.cast(u, x.dtype)[..., None]",
                 "tf.cumsum(probs, axis=-1) < tf.cast(u, x.dtype)[..., None]")]), False),
+    ("tensorflow", "stochastic_pool2d", "the batch size from x.shape (unknown when traced)",
+     Mutation([("n = tf.shape(x)[0]", "n = x.shape[0]")]), False),
 
     ("pytorch", "dropout", "F.dropout through an alias", TORCH_DROPOUT_BUILTIN, False),
     ("pytorch", "dropout", "nn.Dropout made inside", TORCH_DROPOUT_LAYER, False),
