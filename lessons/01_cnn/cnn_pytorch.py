@@ -424,6 +424,7 @@ with torch.no_grad():  # random weights, whatever the model's initialisation (a 
         p.normal_(0, p[0].numel() ** -0.5)  # LeCun's scale: 1 / sqrt(fan-in) for a weight, 1 for a bias
 inputs = {"images in [-0.5, 1.5]": torch.rand(4, 1, 28, 28) * 2 - 0.5,
           "large inputs (activations far above 6 and below 0)": torch.randn(4, 1, 28, 28) * 60,
+          "very large inputs (logits in the thousands: nothing may clip them)": torch.randn(2, 1, 28, 28) * 1e4,
           "a single image": torch.rand(1, 1, 28, 28)}
 for mode in ("training", "evaluation"):
     model.train(mode == "training")

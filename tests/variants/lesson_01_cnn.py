@@ -253,6 +253,9 @@ class ClampedCNN(nn.Module):
 def build_cnn():
     return ClampedCNN()
 """
+TORCH_BUILD_LOGITS_CLAMPED = TORCH_BUILD_CLAMPED.replace(
+    "x = F.max_pool2d(F.relu(self.conv(x.clamp(-3, 3))), 2)\n        return self.fc2(F.relu(self.fc1(x.flatten(1))))",
+    "x = F.max_pool2d(F.relu(self.conv(x)), 2)\n        return self.fc2(F.relu(self.fc1(x.flatten(1)))).clamp(-100, 100)")
 TORCH_BUILD_LOG_SOFTMAX = TORCH_BUILD_MODULE.replace(
     "return self.out(F.relu(self.hidden(torch.flatten(x, 1))))",
     "return F.log_softmax(self.out(F.relu(self.hidden(torch.flatten(x, 1)))), dim=1)")
@@ -464,6 +467,7 @@ VARIANTS = [
     ("pytorch", "build_cnn", "LeakyReLU after the convolution", torch_build(conv_act="nn.LeakyReLU(0.01)"), False),
     ("pytorch", "build_cnn", "Hardtanh(0, 20) as the conv's ReLU", torch_build(conv_act="nn.Hardtanh(0.0, 20.0)"), False),
     ("pytorch", "build_cnn", "inputs clamped in forward", TORCH_BUILD_CLAMPED, False),
+    ("pytorch", "build_cnn", "logits clamped to [-100, 100] (\"for stability\")", TORCH_BUILD_LOGITS_CLAMPED, False),
     ("pytorch", "build_cnn", "log-softmax in forward", TORCH_BUILD_LOG_SOFTMAX, False),
     ("tensorflow", "build_cnn", "Sequential", tf_build(), True),
     ("tensorflow", "build_cnn", "functional, lesson-text style, loss and metric objects", TF_BUILD_FUNCTIONAL_LESSON_TEXT, True),
