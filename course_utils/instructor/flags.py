@@ -190,8 +190,8 @@ def attacks(source: str, protected: dict[str, set[str]] | None = None, *, depth:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-            if isinstance(node, ast.ImportFrom):  # from numpy import ctypeslib, from torch import library
-                names += [f"{node.module}.{a.name}" for a in node.names if a.name in ATTACK_ATTRIBUTES - {"sys", "os"}]
+            if isinstance(node, ast.ImportFrom):  # from numpy import ctypeslib, from course_utils import instructor
+                names += [f"{node.module}.{a.name}" for a in node.names]
             for name in names:
                 parts = name.split(".")
                 if (parts[0] in ATTACK_IMPORTS or ".".join(parts[:2]) in ATTACK_IMPORTS
@@ -243,8 +243,10 @@ def attacks(source: str, protected: dict[str, set[str]] | None = None, *, depth:
         targets = []
         if isinstance(node, ast.Assign | ast.Delete):
             targets = node.targets
-        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
-            targets = [node.target]
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign | ast.For | ast.AsyncFor | ast.comprehension):
+            targets = [node.target]  # (a loop's target is assigned too: for module.function in [f])
+        elif isinstance(node, ast.With | ast.AsyncWith):
+            targets = [item.optional_vars for item in node.items if item.optional_vars is not None]
         for target in targets:
             for sub in ast.walk(target):
                 if not (isinstance(sub, ast.Attribute | ast.Subscript) and isinstance(sub.ctx, ast.Store | ast.Del)):
