@@ -17,7 +17,7 @@ import re
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from course_utils.instructor.audit import REFUSED
@@ -36,6 +36,7 @@ from course_utils.instructor.report import Outcome, Report, Run
 from course_utils.instructor.runner import run_nbgrader_logged
 from course_utils.instructor.sandbox import build_sandbox, course_config, data_locations, make_template, sandbox_env
 
+TRIES = 2  # a grading that fails (nbgrader's error, a dead kernel) is run once more before it is reported
 DEATH = re.compile(r"DeadKernelError|Kernel died|kernel.*(died|dead|restart)", re.IGNORECASE)
 
 
@@ -84,6 +85,14 @@ def grade_class(course: Path, lessons: list[str] | None = None, students: list[s
         started = time.monotonic()  # the grading itself, after the lessons' templates
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="grader") as pool:
             running = {}
+
+            def start(lesson, student, notebooks, template, outcome, tries):
+                sandbox = build_sandbox(base, course, lesson, student, notebooks, template, limits, list(data.values()),
+                                        config=config, isolation=isolation)
+                env = sandbox_env(sandbox, isolation, data)
+                future = pool.submit(grade_in_sandbox, sandbox, lesson, student, env, limits.task_timeout)
+                running[future] = (lesson, student, sandbox, outcome, notebooks, template, tries)
+
             for lesson, student, folder, template, expected, reference, digest in tasks:
                 notebooks, notes, flags = precheck(folder, expected, reference)
                 outcome = Outcome("graded", notes=notes, flags=flags, fingerprint=digest, isolation=isolation)
@@ -94,20 +103,29 @@ def grade_class(course: Path, lessons: list[str] | None = None, students: list[s
                     report.save(course)
                     log(f"{lesson} {student}: zero ({'; '.join(notes)})")
                     continue
-                sandbox = build_sandbox(base, course, lesson, student, notebooks, template, limits, list(data.values()),
-                                        config=config, isolation=isolation)
-                env = sandbox_env(sandbox, isolation, data)
-                future = pool.submit(grade_in_sandbox, sandbox, lesson, student, env, limits.task_timeout)
-                running[future] = (lesson, student, sandbox, outcome)
-            for future in as_completed(running):
-                lesson, student, sandbox, outcome = running[future]
-                code, outcome.seconds = future.result()
-                if code is None:
-                    code, outcome.reason = -1, f"grading took longer than {limits.task_timeout} s and was stopped"
-                timings.append(outcome.seconds)
-                finish(course, db_url, lesson, student, sandbox, outcome, code, report, log)
-                if not keep_sandboxes:
-                    shutil.rmtree(sandbox, ignore_errors=True)
+                start(lesson, student, notebooks, template, outcome, 1)
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    lesson, student, sandbox, outcome, notebooks, template, tries = running.pop(future)
+                    code, seconds = future.result()
+                    outcome.seconds = round(outcome.seconds + seconds, 2)
+                    if code is None:
+                        code, outcome.reason = -1, f"grading took longer than {limits.task_timeout} s and was stopped"
+                    elif tries < TRIES and not sandbox_grades(sandbox, lesson, student, code)[0]:
+                        # a failure that is not the student's (a kernel that could not start on a loaded machine)
+                        # should not cost a grade; one that is (a crash) fails again, and is then reported
+                        reason = failure_reason(sandbox_log(sandbox), code)
+                        outcome.notes.append(f"grading failed once ({reason}) and was run again")
+                        log(f"{lesson} {student}: grading failed ({reason}); running it again")
+                        if not keep_sandboxes:
+                            shutil.rmtree(sandbox, ignore_errors=True)
+                        start(lesson, student, notebooks, template, outcome, tries + 1)
+                        continue
+                    timings.append(outcome.seconds)
+                    finish(course, db_url, lesson, student, sandbox, outcome, code, report, log)
+                    if not keep_sandboxes:
+                        shutil.rmtree(sandbox, ignore_errors=True)
     finally:
         if not keep_sandboxes:
             shutil.rmtree(base, ignore_errors=True)
@@ -156,6 +174,19 @@ def guard_flags(folder: Path, names) -> list[str]:
     return found
 
 
+def sandbox_log(sandbox: Path) -> str:
+    log = sandbox / "autograde.log"
+    return log.read_text(errors="replace") if log.exists() else ""
+
+
+def sandbox_grades(sandbox: Path, lesson: str, student: str, code: int) -> tuple[dict, str]:
+    """(the grades nbgrader recorded in the sandbox, or {} when it did not grade every notebook; its log)."""
+    log_text = sandbox_log(sandbox)
+    if code != 0 or re.search(r"There was an error processing assignment|Failed to autograde|while processing", log_text):
+        return {}, log_text
+    return read_sandbox_grades(sandbox, lesson, student), log_text
+
+
 def failure_reason(log_text: str, code: int) -> str:
     if DEATH.search(log_text):
         return "the kernel died while running the notebook (a hard exit, a crash or the memory limit)"
@@ -168,10 +199,8 @@ def failure_reason(log_text: str, code: int) -> str:
 def finish(course: Path, db_url: str, lesson: str, student: str, sandbox: Path, outcome: Outcome, code: int,
            report: Report, log) -> None:
     """Move one finished sandbox's result into the class: gradebook, autograded/, report."""
-    log_text = (sandbox / "autograde.log").read_text(errors="replace") if (sandbox / "autograde.log").exists() else ""
-    failed_notebooks = re.findall(r"There was an error processing assignment|Failed to autograde|while processing", log_text)
-    grades = read_sandbox_grades(sandbox, lesson, student) if code == 0 else {}
-    if code != 0 or not grades or failed_notebooks:
+    grades, log_text = sandbox_grades(sandbox, lesson, student, code)
+    if not grades:
         outcome.status = "failed"
         outcome.reason = outcome.reason or failure_reason(log_text, code)
         ensure_student(db_url, student)  # listed in the export; earlier grades of the lesson are kept

@@ -177,6 +177,8 @@ def test_kernel_crash_is_reported_and_nothing_else_is_lost(graded, student):
     result = outcome(graded, student)
     assert result["status"] == "failed"
     assert "kernel died" in result["reason"]
+    assert any(n.startswith("grading failed once (the kernel died") for n in result["notes"]), result["notes"]
+    assert f"lesson_a {student}: grading failed (the kernel died" in graded[3]  # run twice before it is reported
     assert student not in kit.totals(graded[0], "lesson_a")  # no half-written submission in the gradebook
     assert total(graded, "good") == (6, 6) and total(graded, "noisy") == (6, 6)
     row = export(graded)[("lesson_a", student)]

@@ -56,6 +56,14 @@ def export(course: Path) -> dict:
         return {(r["assignment"], r["student_id"]): r for r in csv.DictReader(handle)}
 
 
+def why_different(course: Path, log: str, keys: set) -> str:
+    """What the grading said about these (lesson, student): its log lines and the report's outcome."""
+    report = json.loads((course / "grading_report.json").read_text())
+    lines = [line for line in log.splitlines() if any(line.startswith(f"{lesson} {student}:") for lesson, student in keys)]
+    outcomes = {f"{lesson} {student}": report.get(lesson, {}).get(student) for lesson, student in sorted(keys)}
+    return "\n".join(["log:", *lines, f"report: {json.dumps(outcomes, indent=1)}"])
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = kit.make_course(tmp_path_factory.mktemp("scale") / "course")
@@ -72,7 +80,7 @@ def graded(tmp_path_factory):
 def test_every_student_has_the_expected_score(graded):
     course, expected, log, rows = graded
     got = {key: float(rows[key]["score"]) for key in expected}
-    assert got == expected
+    assert got == expected, why_different(course, log, {key for key in expected if got[key] != expected[key]})
     statuses = {rows[key]["grading_status"].split(":")[0] for key in expected}
     assert statuses == {"graded", "zero"}
     assert "per submission" in log
@@ -82,7 +90,9 @@ def test_grading_again_changes_nothing(graded):
     course, expected, _, rows = graded
     gradebook = (course / "gradebook.db").read_bytes()
     again = kit.instructor(course, "autograde", "--workers=2").stdout
-    assert again.count("unchanged since it was graded, skipped") == len(expected)
+    graded_again = [line for line in again.splitlines() if line.startswith(("lesson_a ", "lesson_b "))
+                    and not line.endswith("unchanged since it was graded, skipped")]
+    assert again.count("unchanged since it was graded, skipped") == len(expected), graded_again
     assert (course / "gradebook.db").read_bytes() == gradebook
     assert export(course) == rows
 
