@@ -78,7 +78,7 @@ def allowed_pickle(module: str, name: str) -> bool:
 
 def install(library_dirs) -> callable:
     """Add the hook; returns ``arm(on: bool)``, which switches it on for student and test cells."""
-    from course_utils.instructor.judge import _ModelUnpickler
+    from course_utils.instructor.judge.pickles import _ModelUnpickler
 
     libraries = tuple(str(d).rstrip("/") + "/" for d in library_dirs)
     armed, busy = [False], threading.local()

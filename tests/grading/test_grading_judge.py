@@ -19,6 +19,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from course_utils.instructor import judge
 from course_utils.instructor.execute import BoundedExecute
 from course_utils.instructor.guard import META, STUDENT, TEST, TRUSTED
+from course_utils.instructor.judge import autograd, grader, pickles, torch_models
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "grading"
 SETUP = "import numpy as np\nfrom course_utils.checks import check_close\nfrom course_utils.guards import check_from_scratch"
@@ -441,9 +442,9 @@ class _Shell:
 def test_the_kernels_reader_of_the_graders_models_names_only_pytorchs_classes():
     torch = pytest.importorskip("torch")
     with pytest.raises(judge.NotData, match="system"):
-        judge._unpickled(pickle.dumps([_Shell()]))
+        pickles._unpickled(pickle.dumps([_Shell()]))
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.LSTM(2, 3), torch.nn.BatchNorm1d(2))
-    copy = judge._unpickled(pickle.dumps([model]))[0]
+    copy = pickles._unpickled(pickle.dumps([model]))[0]
     assert [type(m) for m in copy.modules()] == [type(m) for m in model.modules()]
 
 
@@ -452,7 +453,7 @@ def test_a_model_made_in_the_kernel_comes_as_a_mirror_and_the_grader_never_unpic
     namespace = {}
     exec(MODELS, namespace)
     made = call(namespace, "fresh")  # described as data and made here of torch.nn's classes (not unpickled)
-    assert type(made) is torch.nn.Linear and made._kernel_model in judge._KERNEL_MODELS
+    assert type(made) is torch.nn.Linear and made._kernel_model in torch_models._KERNEL_MODELS
     with pytest.raises(judge.NotData, match="pickle"):
         judge.decode(judge.encode([torch.nn.Linear(1, 1)], send=[]))
     with pytest.raises(judge.NotData, match="did not send"):
@@ -639,7 +640,7 @@ def test_a_tensorflow_answers_draws_follow_the_tests_keras_seed():
     again = judge.call_without_kernel(namespace, "draw", (4,), {}, imports=imports)
     then = judge.call_without_kernel(namespace, "draw", (4,), {}, imports=imports)
     assert np.array_equal(first, again) and not np.array_equal(again, then)  # repeatable, and fresh at each call
-    assert judge._imports_framework(imports) == "tensorflow" and judge._imports_framework("import torch") == "torch"
+    assert grader._imports_framework(imports) == "tensorflow" and grader._imports_framework("import torch") == "torch"
 
 
 OPTIMIZERS = """
@@ -724,7 +725,7 @@ def test_a_backward_through_a_graph_the_kernel_no_longer_keeps_fails_with_a_mess
     exec(GRAPHS, namespace)
     model, x = torch.nn.Linear(3, 2), torch.randn(4, 3, requires_grad=True)
     first, _ = call(namespace, "affine", model, x)
-    for _ in range(judge.KEPT_GRAPHS):
+    for _ in range(autograd.KEPT_GRAPHS):
         call(namespace, "affine", model, x)
     with pytest.raises(RuntimeError, match="no longer kept"):
         first.sum().backward()
@@ -871,11 +872,11 @@ def test_a_kernels_graph_or_model_description_beyond_what_the_call_has_is_refuse
         judge.call_result("f", answer, (x,), {}, [], again=lambda *a: None)
     entries = [["", "torch", "Sequential", {}, True, [], []], ["forward", "torch", "ReLU", {}, True, [], []]]
     with pytest.raises(judge.NotData, match="malformed"):  # a layer named like a method of its parent
-        judge._mirror({"number": 1, "modules": entries, "parameters": {}, "buffers": {}})
+        torch_models._mirror({"number": 1, "modules": entries, "parameters": {}, "buffers": {}})
     deep = [["", "torch", "Sequential", {}, True, [], []]] + [
         [".".join(["a"] * k), "torch", "Sequential", {}, True, [], []] for k in range(1, 40)]
     with pytest.raises(judge.NotData, match="malformed"):
-        judge._mirror({"number": 1, "modules": deep, "parameters": {}, "buffers": {}})
+        torch_models._mirror({"number": 1, "modules": deep, "parameters": {}, "buffers": {}})
 
 
 def test_an_answer_the_test_traces_runs_traced_in_the_kernel_with_the_tests_signature():

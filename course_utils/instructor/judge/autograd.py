@@ -1,0 +1,229 @@
+"""Autograd across the boundary: the kernel keeps a call's graph (or tape), the grader's backward pass asks it."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+
+from course_utils.instructor.judge.base import _NUMBERS, MAX_DEPTH, AnswerError, NotData, _error_name, _framework, _text
+from course_utils.instructor.judge.codec import encode
+from course_utils.instructor.judge.keras_models import _is_keras_layer
+
+
+def _tape_recording() -> bool:
+    """Whether a GradientTape of the test is recording here (TensorFlow has no public way to ask)."""
+    try:
+        from tensorflow.python.eager import record
+        return bool(record.could_possibly_record())
+    except (ImportError, AttributeError):
+        return False
+
+
+@contextlib.contextmanager
+def _recording(context, args):
+    """The kernel's side: a persistent tape around the answer when the test's tape records, watching
+    the call's float tensors (the variables of the models it got are watched as they are read)."""
+    if not (isinstance(context, dict) and context.get("tape") is True and "tensorflow" in sys.modules):
+        yield None
+        return
+    tape = sys.modules["tensorflow"].GradientTape(persistent=True)
+    with tape:
+        for tensor in _tf_grad_tensors(args):
+            tape.watch(tensor)
+        yield tape
+
+
+BACKWARD = "<backward>"  # the request for the gradients of a kept graph (not a name an answer can define)
+KEPT_GRAPHS = 64         # the kernel keeps the graphs of this many recent calls
+_GRAPHS: dict = {}       # the kernel's: number -> (inputs, outputs) of a call's graph
+
+
+
+
+def _grad_tensors(value, depth=0) -> list:
+    """The tensors that require gradients in a call's arguments, in one order on both sides."""
+    torch = sys.modules.get("torch")
+    if torch is None or depth > MAX_DEPTH:
+        return []
+    if isinstance(value, torch.Tensor):
+        return [value] if value.requires_grad and value.is_floating_point() else []
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _grad_tensors(v, depth + 1)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _grad_tensors(v, depth + 1)]
+    return []
+
+
+def _tf_grad_tensors(value, depth=0) -> list:
+    """The float tensors (not variables) of a call's arguments or result, in one order on both sides."""
+    if depth > MAX_DEPTH:
+        return []
+    if _framework(value) == "tf":
+        return [value] if not hasattr(value, "assign") and value.dtype.is_floating else []
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _tf_grad_tensors(v, depth + 1)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tf_grad_tensors(v, depth + 1)]
+    return []
+
+
+def _kept_graph(result, args, modules: list, tape=None) -> tuple[dict, dict] | tuple[None, None]:
+    """The kernel's side, after a call: keep the graph from the call's differentiable inputs (its arguments,
+    the parameters of the models the grader sent) to the result's tensors that depend on them (PyTorch's
+    graph, or TensorFlow's ``tape`` when the test's tape recorded the call); what the grader needs to join
+    them: ``({id(output): number}, {"number", "inputs"})``."""
+    torch = sys.modules.get("torch")
+    if tape is not None:
+        outputs = _tf_grad_tensors(result)
+        inputs = [(t, {"arg": k}) for k, t in enumerate(_tf_grad_tensors(args))]
+        inputs += [(w, {"module": i, "weight": j}) for i, m in enumerate(modules) if _is_keras_layer(m)
+                   for j, w in enumerate(m.trainable_weights)]
+    elif torch is None or not torch.is_grad_enabled():
+        return None, None
+    else:
+        outputs = [t for t in _grad_tensors(result) if t.grad_fn is not None]
+        inputs = [(t, {"arg": k}) for k, t in enumerate(_grad_tensors(args))]
+        inputs += [(p, {"module": i, "parameter": name}) for i, m in enumerate(modules) if hasattr(m, "named_parameters")
+                   for name, p in m.named_parameters() if p.requires_grad]
+    if not outputs or not inputs:
+        return None, None
+    number = next(_NUMBERS)
+    _GRAPHS[number] = ([t for t, _ in inputs], outputs, tape)
+    while len(_GRAPHS) > KEPT_GRAPHS:
+        _GRAPHS.pop(next(iter(_GRAPHS)))
+    return {id(t): k for k, t in enumerate(outputs)}, {"number": number, "inputs": [r for _, r in inputs]}
+
+
+def _backward_answer(args) -> dict:
+    """The kernel's side of a backward pass: the gradients of a kept graph's inputs for the outputs' gradients."""
+    number, grads = (list(args[0]) + [None, None])[:2] if args and isinstance(args[0], (list, tuple)) else (None, None)
+    kept = _GRAPHS.get(number) if type(number) is int else None
+    if kept is None:
+        return {"error": ["RuntimeError", "the graph of that call is no longer kept in your kernel: "
+                                          f"backward within {KEPT_GRAPHS} calls of the call"]}
+    inputs, outputs, tape = kept
+    kind = "tf" if tape is not None else "torch"
+    if not isinstance(grads, list) or len(grads) != len(outputs) or not all(_framework(g) == kind for g in grads):
+        return {"error": ["NotData", "a malformed backward request"]}
+    try:
+        if tape is not None:
+            found = tape.gradient(outputs, inputs, output_gradients=grads)
+        else:
+            found = sys.modules["torch"].autograd.grad(outputs, inputs, grads, retain_graph=True, allow_unused=True)
+        return {"result": encode(list(found))}
+    except Exception as error:  # noqa: BLE001 - autograd's own error (a second backward through a freed graph)
+        return {"error": [_error_name(error), _text(error)]}
+
+
+def _joined_to_kernel_graph(result, outputs: dict, graph: dict, args, sent, again):
+    """``result`` with the tensors the kernel marked made outputs of one autograd function of the call's
+    differentiable inputs here; its backward asks the kernel for the gradients (:func:`_backward_answer`).
+    TensorFlow's through ``tf.custom_gradient`` (:func:`_joined_tf`)."""
+    numbered = [outputs[k] for k in sorted(outputs)]
+    tf_graph = _framework(numbered[0]) == "tf" if numbered else False
+    mine = _tf_grad_tensors(args) if tf_graph else _grad_tensors(args)
+    refs = graph.get("inputs") if isinstance(graph.get("inputs"), list) else []
+    weights = sum(len(m.trainable_weights) if _is_keras_layer(m) else len(list(m.parameters()))
+                  for m in sent or () if _is_keras_layer(m) or hasattr(m, "parameters"))
+    if len(refs) > len(mine) + weights:  # more inputs than the call has: a reply made to cost time here
+        raise NotData("a malformed graph")
+    inputs = []
+    for ref in refs:
+        if isinstance(ref, dict) and type(ref.get("arg")) is int and 0 <= ref["arg"] < len(mine):
+            inputs.append(mine[ref["arg"]])
+        elif tf_graph and isinstance(ref, dict) and type(ref.get("module")) is int and sent \
+                and 0 <= ref["module"] < len(sent) and _is_keras_layer(sent[ref["module"]]) and type(ref.get("weight")) is int \
+                and 0 <= ref["weight"] < len(sent[ref["module"]].trainable_weights):
+            inputs.append(sent[ref["module"]].trainable_weights[ref["weight"]])
+        elif isinstance(ref, dict) and type(ref.get("module")) is int and sent and 0 <= ref["module"] < len(sent) \
+                and hasattr(sent[ref["module"]], "get_parameter") and isinstance(ref.get("parameter"), str):
+            try:
+                inputs.append(sent[ref["module"]].get_parameter(ref["parameter"]))
+            except AttributeError:
+                raise NotData("a gradient for a parameter the grader's model does not have") from None
+        else:
+            raise NotData("a malformed graph")
+    if not inputs or sorted(outputs) != list(range(len(outputs))) \
+            or any((_framework(t) == "tf") != tf_graph for t in numbered):
+        raise NotData("a malformed graph")
+    number = graph.get("number")
+
+    def backward(grads):
+        found = again(BACKWARD, ([number, list(grads)],), {})
+        if not isinstance(found, list) or len(found) != len(inputs):
+            raise AnswerError("the student's kernel sent malformed gradients")
+        return found
+
+    joined = _joined_tf(backward, inputs, numbered) if tf_graph else \
+        _kernel_function().apply(backward, len(inputs), *inputs, *numbered)
+    mapping = {id(t): j for t, j in zip(numbered, joined)}
+
+    def replaced(v, depth=0):
+        if id(v) in mapping:
+            return mapping[id(v)]
+        if depth > MAX_DEPTH:
+            return v
+        if isinstance(v, tuple):
+            return tuple(replaced(x, depth + 1) for x in v)
+        if isinstance(v, list):
+            return [replaced(x, depth + 1) for x in v]
+        if isinstance(v, dict):
+            return {k: replaced(x, depth + 1) for k, x in v.items()}
+        return v
+
+    return replaced(result)
+
+
+def _joined_tf(backward, inputs: list, outputs: list) -> list:
+    """The kernel's outputs as one function of the test's tensors and variables, for the test's tape."""
+    tf = sys.modules["tensorflow"]
+    tensors = [x for x in inputs if not hasattr(x, "assign")]
+    variables = [x for x in inputs if hasattr(x, "assign")]
+
+    def split(found, used):
+        by_variable = {id(getattr(v, "value", v)): g for v, g in zip(variables, found[len(tensors):])}
+        return found[:len(tensors)], [by_variable.get(id(v)) for v in used or ()]
+
+    def ordered(found):  # the kernel answers in the order of ``inputs``; here tensors first, then variables
+        position = {id(x): k for k, x in enumerate(inputs)}
+        return [found[position[id(x)]] for x in tensors + variables]
+
+    @tf.custom_gradient
+    def joined(*xs):
+        for variable in variables:  # read here, so that the tape sees the outputs depend on them
+            tf.convert_to_tensor(variable)
+        copies = [tf.identity(o) for o in outputs]
+
+        def filled(dys):  # an output the loss does not use: a zero gradient
+            return [tf.zeros_like(o) if d is None else d for d, o in zip(dys, copies)]
+
+        if variables:
+            def gradient(*dys, variables=None):
+                return split(ordered(backward(filled(dys))), variables)
+        else:
+            def gradient(*dys):
+                return split(ordered(backward(filled(dys))), ())[0]
+        return copies, gradient
+
+    return joined(*tensors)
+
+
+@functools.cache
+def _kernel_function():
+    import torch
+
+    class KernelGraph(torch.autograd.Function):
+        """Outputs computed in the kernel from ``inputs``; their gradients come from the kernel too."""
+
+        @staticmethod
+        def forward(ctx, backward, count, *tensors):
+            ctx.backward, ctx.count, ctx.outputs = backward, count, len(tensors) - count
+            return tuple(t.clone() for t in tensors[count:])
+
+        @staticmethod
+        @torch.autograd.function.once_differentiable  # the kernel's gradients carry no graph here: say so
+        def backward(ctx, *grads):
+            found = ctx.backward(grads)
+            return (None, None, *found, *([None] * ctx.outputs))
+
+    return KernelGraph
