@@ -707,7 +707,7 @@ def setup_fine_tuning(model, base, block, lr=1e-4):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "setup_fine_tuning_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "setup_fine_tuning_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 cu.seed_everything(0)
 base = cu.vgg_style_network(include_top=False)
 inputs = keras.Input((32, 32, 3))

@@ -571,6 +571,72 @@ def test_a_kernels_keras_state_changes_only_what_an_answer_in_the_process_could(
     assert layer.bias.trainable
 
 
+KERAS_COMPILE = """
+import keras
+def fine_tune(model, base, lr):
+    base.trainable = True
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+                  metrics=["accuracy"], jit_compile=False)
+    return model, base is model.layers[0]
+def by_function(model):
+    model.compile(optimizer="sgd", loss=keras.losses.categorical_crossentropy, metrics=[keras.metrics.top_k_categorical_accuracy])
+def settings(model):
+    return type(model.optimizer).__name__, float(model.optimizer.learning_rate), model.loss
+def not_compiled(model):
+    model.layers[0].trainable = True
+"""
+
+
+def test_a_keras_model_the_answer_compiles_comes_back_compiled_with_kerass_own_classes():
+    keras = pytest.importorskip("keras")
+    namespace = {}
+    exec(KERAS_COMPILE, namespace)
+    model = keras_model(keras)
+    base = model.layers[0]
+    base.trainable = False
+    model.compile(optimizer=keras.optimizers.SGD(0.25), loss="mse")
+    assert call(namespace, "settings", model) == ("SGD", 0.25, "mse")  # the test's compile reached the kernel
+    returned, same = call(namespace, "fine_tune", model, base, 3e-5)
+    assert returned is model and same is True  # `base` went as the layer of `model` it is, not as a copy
+    assert base.trainable and len(model.trainable_weights) == 6  # conv, batch norm (gamma, beta), dense
+    assert type(model.optimizer) is keras.optimizers.Adam and abs(float(model.optimizer.learning_rate) - 3e-5) < 1e-9
+    assert type(model.loss) is keras.losses.CategoricalCrossentropy and model.loss.label_smoothing == 0.1
+    assert model.get_compile_config()["metrics"] == ["accuracy"] and model.jit_compile is False
+    call(namespace, "by_function", model)  # Keras' own functions: made again by their names
+    assert type(model.optimizer) is keras.optimizers.SGD and model.loss == "categorical_crossentropy"
+    assert model.get_compile_config()["metrics"] == ["top_k_categorical_accuracy"]
+    optimizer = model.optimizer
+    call(namespace, "not_compiled", model)
+    assert model.optimizer is optimizer  # not compiled again by the answer: the test's compile (and its state) stays
+
+
+def test_compile_settings_from_a_kernel_make_only_kerass_own_optimizers_losses_and_metrics():
+    keras = pytest.importorskip("keras")
+    from course_utils.instructor.judge.keras_models import _compiled_settings
+
+    made = _compiled_settings({"optimizer": {"module": "keras.optimizers", "class_name": "Adam",
+                                             "config": {"learning_rate": 0.01, "name": "adam"}},
+                               "loss": {"class_name": "CategoricalCrossentropy", "config": {"from_logits": True}},
+                               "metrics": ["accuracy", {"class_name": "function", "config": "categorical_accuracy"}]})
+    assert type(made["optimizer"]) is keras.optimizers.Adam and made["loss"].get_config()["from_logits"] is True
+    assert made["metrics"] == ["accuracy", "categorical_accuracy"]
+    adam = {"class_name": "Adam", "config": {}}
+    for settings in (
+            {"optimizer": {"module": "keras.layers", "class_name": "TFSMLayer", "config": {"filepath": "/"}}},
+            {"optimizer": {"module": "os", "class_name": "function", "config": "system"}},
+            {"optimizer": {"class_name": "Adam", "config": {"learning_rate": {"class_name": "ExponentialDecay",
+                                                                              "config": {}}}}},  # nested: a schedule
+            {"optimizer": adam, "loss": {"class_name": "function", "config": "__class__"}},
+            {"optimizer": adam, "loss": {"class_name": "Loss", "config": {"__init__": 1}}},
+            {"optimizer": adam, "loss": {"class_name": "Dense", "config": {}}},  # not a loss
+            {"optimizer": adam, "metrics": "accuracy"},  # not a list
+            {"optimizer": adam, "metrics": [{"class_name": "Lambda", "config": {}}]},
+            {"optimizer": adam, "run_eagerly": {"os": object.__name__, "deep": [[[[[[1]]]]]]}},
+            "not a dict"):
+        with pytest.raises(judge.NotData):
+            _compiled_settings(settings)
+
+
 def test_keras_models_that_share_layers_or_are_unbuilt_are_not_sent():
     keras = pytest.importorskip("keras")
     namespace = {}
@@ -579,7 +645,7 @@ def test_keras_models_that_share_layers_or_are_unbuilt_are_not_sent():
         call(namespace, "fresh")
     model = keras_model(keras)
     with pytest.raises(judge.NotData, match="share"):  # two copies in the kernel would not see each other's changes
-        judge.call_request("f", (model, model.layers[-1]), {})
+        judge.call_request("f", (model.layers[-1], model), {})  # (a layer after its model goes as the model's layer)
     with pytest.raises(judge.NotData, match="unbuilt"):  # the answer would add weights the test's model never had
         judge.call_request("f", (keras.Sequential([keras.layers.Dense(3)]),), {})
 

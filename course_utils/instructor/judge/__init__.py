@@ -24,7 +24,8 @@ result joins the test's inputs here through one differentiable function whose ba
 kernel (:func:`_joined_to_kernel_graph`); an answer the test traces is traced in the kernel too
 (:meth:`Remote._traced`). An answer's random draws use the kernel's generators, seeded from the test's
 (PyTorch's at each call; in a TensorFlow notebook Python's, when the test has seeded: :func:`call_context`).
-Cells whose answers make Keras models stay in-process (:mod:`.guard`, :mod:`.audit`).
+A Keras model the answer compiles again comes back compiled here, from Keras' own classes only
+(:mod:`.keras_models`). Cells whose answers make Keras models stay in-process (:mod:`.guard`, :mod:`.audit`).
 
 Its parts: :mod:`.cells` (which cells, what of them the kernel runs), :mod:`.codec` (the data that
 crosses), :mod:`.torch_models`, :mod:`.keras_models` and :mod:`.pickles` (models and objects of the

@@ -38,33 +38,28 @@ KEPT_GRAPHS = 64         # the kernel keeps the graphs of this many recent calls
 _GRAPHS: dict = {}       # the kernel's: number -> (inputs, outputs) of a call's graph
 
 
-
-
-def _grad_tensors(value, depth=0) -> list:
-    """The tensors that require gradients in a call's arguments, in one order on both sides."""
-    torch = sys.modules.get("torch")
-    if torch is None or depth > MAX_DEPTH:
-        return []
-    if isinstance(value, torch.Tensor):
-        return [value] if value.requires_grad and value.is_floating_point() else []
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in _grad_tensors(v, depth + 1)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _grad_tensors(v, depth + 1)]
-    return []
-
-
-def _tf_grad_tensors(value, depth=0) -> list:
-    """The float tensors (not variables) of a call's arguments or result, in one order on both sides."""
+def _leaves(value, keep, depth=0) -> list:
+    """The values in ``value`` (a call's arguments or result: tuples, lists and dicts of them) that ``keep``
+    selects, in one order on both sides."""
     if depth > MAX_DEPTH:
         return []
-    if _framework(value) == "tf":
-        return [value] if not hasattr(value, "assign") and value.dtype.is_floating else []
     if isinstance(value, (tuple, list)):
-        return [t for v in value for t in _tf_grad_tensors(v, depth + 1)]
+        return [t for v in value for t in _leaves(v, keep, depth + 1)]
     if isinstance(value, dict):
-        return [t for v in value.values() for t in _tf_grad_tensors(v, depth + 1)]
-    return []
+        return [t for v in value.values() for t in _leaves(v, keep, depth + 1)]
+    return [value] if keep(value) else []
+
+
+def _grad_tensors(value) -> list:
+    """The PyTorch tensors that require gradients."""
+    torch = sys.modules.get("torch")
+    return [] if torch is None else _leaves(value, lambda v: isinstance(v, torch.Tensor) and v.requires_grad
+                                             and v.is_floating_point())
+
+
+def _tf_grad_tensors(value) -> list:
+    """The TensorFlow float tensors (not variables)."""
+    return _leaves(value, lambda v: _framework(v) == "tf" and not hasattr(v, "assign") and v.dtype.is_floating)
 
 
 def _kept_graph(result, args, modules: list, tape=None) -> tuple[dict, dict] | tuple[None, None]:

@@ -136,6 +136,11 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
                 send.append(v)  # a plain object of the test's class (a callable standing in for a model): its attributes
                 return {"module": len(send) - 1, "instance": type(v).__qualname__, "state": node(vars(v), depth + 1)}
             if keras:  # data, not a pickle: its configuration, trainable flags and weights
+                for index, sent in enumerate(send):  # a layer of a model sent before it (`base` after `model`)
+                    if _is_keras_layer(sent):
+                        for number, layer in enumerate(_keras_layers(sent)):
+                            if layer is v and number:
+                                return {"module": index, "layer": number}
                 _check_keras_apart(v, [m for m in send if _is_keras_layer(m)])
                 send.append(v)
                 return {"module": len(send) - 1, "keras": _keras_spec(v),

@@ -1,10 +1,11 @@
 """Keras models a test passes: their configuration and weights to the kernel, their state back as data."""
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
-from course_utils.instructor.judge.base import _KERNEL, AnswerError, NotData, _text
+from course_utils.instructor.judge.base import _KERNEL, AnswerError, NotData, _is_plain, _text
 
 
 def _is_keras_layer(value) -> bool:
@@ -39,7 +40,7 @@ def _keras_spec(layer) -> dict:
     except Exception as error:  # noqa: BLE001 - a test's own class without get_config
         raise NotData(f"a Keras model that cannot be described by its configuration ({_text(error)})") from None
     return {"config": config, "layers": [bool(x.trainable) for x in _keras_layers(layer)],
-            "weights": [bool(w.trainable) for w in layer.weights]}
+            "weights": [bool(w.trainable) for w in layer.weights], "compile": _compile_settings(layer)}
 
 
 def _keras_made(spec, weights: list):
@@ -52,6 +53,9 @@ def _keras_made(spec, weights: list):
         layer = keras.saving.deserialize_keras_object(json.loads(str(spec["config"])), custom_objects=classes)
         layer.set_weights(weights)
         _set_trainable(layer, spec["layers"], spec["weights"])
+        if isinstance(spec.get("compile"), dict):  # the grader's own settings (the kernel trusts its request)
+            with contextlib.suppress(Exception):  # a test's own loss function cannot cross: the copy stays uncompiled
+                layer.compile_from_config(spec["compile"])
     except Exception as error:  # noqa: BLE001
         raise NotData(f"the grader's Keras model could not be made in the kernel ({_text(error)})") from None
     return layer
@@ -67,14 +71,23 @@ def _set_trainable(model, layer_flags: list, weight_flags: list) -> None:
             variable.trainable = flag
 
 
-def _keras_state(layer, before: list) -> dict:
+def _keras_before(layer) -> tuple:
+    """What :func:`_keras_state` compares with after the call: the weights and the optimizer."""
+    return list(layer.weights), getattr(layer, "optimizer", None)
+
+
+def _keras_state(layer, before: tuple) -> dict:
     """After a call: each layer's ``trainable``; each weight's value, whether it is still the variable it was,
-    and its own ``trainable``."""
+    and its own ``trainable``; the compile settings when the answer compiled the model again."""
     import numpy as np
 
-    return {"trainable": [bool(x.trainable) for x in _keras_layers(layer)],
-            "weights": [[np.asarray(w.numpy()), i < len(before) and w is before[i], bool(w.trainable)]
-                        for i, w in enumerate(layer.weights)]}
+    weights, optimizer = before
+    state = {"trainable": [bool(x.trainable) for x in _keras_layers(layer)],
+             "weights": [[np.asarray(w.numpy()), i < len(weights) and w is weights[i], bool(w.trainable)]
+                         for i, w in enumerate(layer.weights)]}
+    if getattr(layer, "optimizer", None) is not optimizer:  # compiled again by the answer
+        state["compile"] = _compile_settings(layer)
+    return state
 
 
 def _write_back_keras(model, state) -> None:
@@ -102,6 +115,97 @@ def _write_back_keras(model, state) -> None:
             raise AnswerError(f"the answer changed the shape or dtype of the weight {variable.path}")
         if value.tobytes() != current.tobytes():
             changed.append((variable, value))
+    settings = state.get("compile")
+    compiled = _compiled_settings(settings) if settings is not None else None  # checked first too
     _set_trainable(model, flags, [w[2] for w in weights])  # checked first: nothing is applied from a state refused
     for variable, value in changed:
         variable.assign(value)
+    if compiled is not None:
+        try:
+            model.compile(**compiled)
+        except (TypeError, ValueError) as error:  # settings Keras' own classes refuse
+            raise AnswerError(f"the model could not be compiled again with the answer's settings: {_text(error)}") from None
+
+
+# -- compile settings: the answer's, described as data in the kernel, made again here from Keras' own classes ------
+COMPILE_PLAIN = ("loss_weights", "run_eagerly", "steps_per_execution", "jit_compile")
+
+
+def _compile_settings(model) -> dict | None:
+    """A compiled model's settings (Keras' ``get_compile_config``: the optimizer, the loss and the metrics
+    serialized, a learning rate as a number), or None when it is not compiled."""
+    if not getattr(model, "compiled", False):
+        return None
+    config = model.get_compile_config()
+    return json.loads(json.dumps(config, default=str)) if isinstance(config, dict) else None
+
+
+def _keras_class(entry: dict, module: str, base_name: str):
+    """What a serialized entry names, when it is one of Keras' own in ``keras.<module>``: a class deriving
+    from ``base_name`` (``Optimizer``, ``Loss``, ``Metric``), or the name of a function (a string, which
+    Keras resolves through its own registry, as it does for ``loss="categorical_crossentropy"``)."""
+    import keras
+
+    library = getattr(keras, module)
+    function = entry.get("class_name") == "function"
+    name = entry.get("config") if function else entry.get("class_name")
+    found = getattr(library, name, None) if isinstance(name, str) and name.isidentifier() else None
+    if function:
+        ok = type(found).__name__ == "function"
+    else:
+        ok = isinstance(found, type) and issubclass(found, getattr(library, base_name))
+    if not ok or not str(getattr(found, "__module__", "")).startswith("keras."):
+        raise NotData(f"compile settings naming {str(name)[:100]!r}, which is not one of keras.{module}' own: "
+                      f"compile with Keras' own {module} (by name or class)")
+    return name if function else found
+
+
+def _plain_config(config) -> dict:
+    """Keyword arguments that are numbers, strings, None or flat lists of them: never a nested configuration,
+    which Keras' own ``from_config`` would deserialize (a schedule, a function)."""
+    def scalar(v):
+        return v is None or type(v) in (bool, int, float, str)
+
+    if not isinstance(config, dict) or len(config) > 100 or not all(
+            isinstance(k, str) and k.isidentifier() and (scalar(v) or (type(v) is list and len(v) <= 100
+                                                                      and all(map(scalar, v))))
+            for k, v in config.items()):
+        raise NotData("compile settings with a configuration that is not plain data (a schedule, a function)")
+    return config
+
+
+def _setting(entry, module: str, base_name: str):
+    """A loss or metric (or the optimizer): a name Keras resolves itself, one of Keras' own classes made
+    from its plain configuration, or one of Keras' own functions."""
+    if isinstance(entry, str):
+        return entry
+    if not isinstance(entry, dict):
+        raise NotData(f"malformed compile settings ({module})")
+    found = _keras_class(entry, module, base_name)
+    if isinstance(found, str):
+        return found
+    try:
+        return found(**_plain_config(entry.get("config")))  # the constructor, not from_config (above)
+    except (TypeError, ValueError, KeyError) as error:
+        raise NotData(f"compile settings that Keras' {found.__name__} refuses ({_text(error)})") from None
+
+
+def _compiled_settings(settings) -> dict:
+    """The keyword arguments of ``model.compile`` that the kernel's settings describe, made here from
+    Keras' own optimizers, losses and metrics only (a name, or a class with its plain configuration)."""
+    if not isinstance(settings, dict):
+        raise NotData("malformed compile settings")
+    made = {"optimizer": _setting(settings.get("optimizer"), "optimizers", "Optimizer"),
+            "loss": _setting(settings.get("loss"), "losses", "Loss") if settings.get("loss") is not None else None}
+    for key in ("metrics", "weighted_metrics"):
+        entries = settings.get(key)
+        if entries is not None:
+            if not isinstance(entries, list) or len(entries) > 100:
+                raise NotData(f"compile settings whose {key} are not a list (one output: a list of metrics)")
+            made[key] = [_setting(e, "metrics", "Metric") for e in entries]
+    for key in COMPILE_PLAIN:
+        if settings.get(key) is not None:
+            if not _is_plain(settings[key]):
+                raise NotData(f"compile settings whose {key} is not plain data")
+            made[key] = settings[key]
+    return made

@@ -8,7 +8,7 @@ import sys
 from course_utils.instructor.judge.autograd import BACKWARD, _backward_answer, _kept_graph, _recording
 from course_utils.instructor.judge.base import _KERNEL, _error_name, _text
 from course_utils.instructor.judge.codec import decode, encode
-from course_utils.instructor.judge.keras_models import _is_keras_layer
+from course_utils.instructor.judge.keras_models import _is_keras_layer, _keras_before
 from course_utils.instructor.judge.pickles import _made_classes
 from course_utils.instructor.judge.torch_models import FORWARD, _forward_in_kernel
 
@@ -38,7 +38,7 @@ def _read_and_answer(user_ns: dict, request: str) -> dict:
             _KERNEL.classes = {}
     except Exception as error:  # noqa: BLE001 - a malformed request: say so
         return {"error": ["NotData", f"the grader's request could not be read: {error}"[:2000]]}
-    before = [list(m.weights) if _is_keras_layer(m) else dict(m.named_parameters()) if hasattr(m, "named_parameters")
+    before = [_keras_before(m) if _is_keras_layer(m) else dict(m.named_parameters()) if hasattr(m, "named_parameters")
               else None for m in modules]
     if name == BACKWARD:
         return _backward_answer(args)

@@ -63,7 +63,7 @@ def _optimizer_made(n: dict, modules: list | None, value):
 
 
 def _module_state(module, before: dict) -> dict:
-    return {"training": {name: bool(m.training) for name, m in module.named_modules()},
+    return {"training": _modes(module),
             "parameters": {name: [p, before.get(name) is p] for name, p in module.named_parameters()},
             "buffers": {name: b for name, b in module.named_buffers() if b is not None},
             "attributes": {name: _plain_attributes(m) for name, m in module.named_modules()}}
@@ -90,9 +90,7 @@ def _made_description(model) -> dict:
         library = cls.__module__.startswith("torch.nn.modules.") and getattr(torch.nn, cls.__name__, None) is cls
         entries.append([path, "torch" if library else "own", cls.__qualname__, _plain_attributes(m), bool(m.training),
                         [k for k, v in m._parameters.items() if v is None], [k for k, v in m._buffers.items() if v is None]])
-    return {"number": number, "modules": entries,
-            "parameters": {name: [p.detach(), bool(p.requires_grad)] for name, p in model.named_parameters()},
-            "buffers": {name: b for name, b in model.named_buffers()}}
+    return {"number": number, "modules": entries, **_tensors_of(model)}
 
 
 def _mirror(description):
@@ -176,11 +174,19 @@ def _mirror_made(number, entries, parameters, buffers, fail):
     return root
 
 
+def _tensors_of(model) -> dict:
+    """A made model's parameters (values and ``requires_grad``) and buffers, by path."""
+    return {"parameters": {name: [p.detach(), bool(p.requires_grad)] for name, p in model.named_parameters()},
+            "buffers": {name: b for name, b in model.named_buffers()}}
+
+
+def _modes(model) -> dict:
+    return {path: bool(m.training) for path, m in model.named_modules()}
+
+
 def _mirror_state(root) -> dict:
     """What the test may have changed in a mirror: modes, parameters (values, ``requires_grad``) and buffers."""
-    return {"training": {path: bool(m.training) for path, m in root.named_modules()},
-            "parameters": {name: [p.detach(), bool(p.requires_grad)] for name, p in root.named_parameters()},
-            "buffers": {name: b for name, b in root.named_buffers()}}
+    return {"training": _modes(root), **_tensors_of(root)}
 
 
 def _kernel_model(number, state):
