@@ -211,7 +211,60 @@ def test_what_a_call_changes_in_its_arguments_is_changed_for_the_test_too():
     call(namespace, "grow", xs)
     assert xs == [1.0, 1]
     y = np.arange(3.0)
-    assert call(namespace, "same", y) is not y and y.tolist() == [0.0, 1.0, 2.0]  # unchanged: left alone
+    assert call(namespace, "same", y) is y and y.tolist() == [0.0, 1.0, 2.0]  # returned as it is, unchanged
+
+
+def test_an_argument_returned_as_it_is_comes_back_as_the_tests_own_object():
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec("def dropout(x, training=False):\n    return x * 2 if training else x\ndef swap(x, y):\n    return y, x + 0", namespace)
+    x = torch.ones(3, requires_grad=True)
+    out = call(namespace, "dropout", x)
+    assert out is x  # as in the student's process: the gradient reaches the test's tensor
+    out.sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0, 1.0]
+    a, b = np.ones(2), np.zeros(2)
+    first, second = call(namespace, "swap", a, b)
+    assert first is b and second is not a and second.tolist() == [1.0, 1.0]
+    for reply in ('json:{"same": 2}', 'json:{"same": "0"}'):  # a number the call does not have
+        with pytest.raises(judge.NotData, match="not given"):
+            judge.decode(reply, originals=[a, b])
+    with pytest.raises(judge.NotData, match="not given"):  # where no call's arrays are named (the kernel's side)
+        judge.decode('json:{"same": 0}')
+
+
+def test_numbers_strings_and_keys_a_call_replaces_in_a_list_or_dict_are_replaced_for_the_test_too():
+    namespace = {}
+    exec("import numpy as np\ndef bump(xs):\n    xs[0] += 1\n    xs[1] = 'b'\n    xs[2] = np.zeros(2)\n    xs[3] = float(xs[3])\n"
+         "def edit(d):\n    d['n'] += 1\n    d['new'] = (1, 2)\n    del d['old']\n    d['t'] = d['t'] + (3,)\n", namespace)
+    xs, kept = [1, "a", 7, 2, np.ones(2), True], np.ones(2)
+    xs[4] = kept
+    call(namespace, "bump", xs)
+    assert xs[:2] == [2, "b"] and xs[2].tolist() == [0.0, 0.0] and type(xs[3]) is float and xs[4] is kept
+    assert xs[5] is True
+    d = {"n": 1, "old": "x", "t": (1, 2), "array": kept}
+    call(namespace, "edit", d)
+    assert d == {"n": 2, "t": (1, 2, 3), "array": kept, "new": (1, 2)} and d["array"] is kept
+
+
+def test_an_array_a_call_replaces_in_a_list_or_dict_is_replaced_and_one_it_changes_in_place_is_changed():
+    namespace = {}
+    exec("import numpy as np\ndef scale(d):\n    d['x'] = d['x'] / 255.0\n    d['y'] *= 2\n    d['z'] = d['z'] * 2\n"
+         "def swap(xs):\n    xs[0], xs[1] = xs[1], xs[0]\n    xs[0] += 1\n"
+         "def grow(xs):\n    xs.append(xs[0])\n    xs.insert(0, np.zeros(1))\n", namespace)
+    x, y, z = np.full(2, 255, np.uint8), np.ones(2), np.ones(2)
+    d = {"x": x, "y": y, "z": z}
+    call(namespace, "scale", d)
+    assert d["x"].dtype == np.float64 and d["x"].tolist() == [1.0, 1.0] and x.tolist() == [255, 255]  # replaced
+    assert d["y"] is y and y.tolist() == [2.0, 2.0]  # changed in place
+    assert d["z"] is not z and d["z"].tolist() == [2.0, 2.0] and z.tolist() == [1.0, 1.0]  # replaced: z unchanged
+    a, b = np.zeros(1), np.ones(1)
+    xs = [a, b]
+    call(namespace, "swap", xs)
+    assert xs[0] is b and xs[1] is a and b.tolist() == [2.0]  # moved, and changed in place
+    xs = [a]
+    call(namespace, "grow", xs)
+    assert len(xs) == 3 and xs[1] is a and xs[2] is a and xs[0] is not a
 
 
 def test_torch_arguments_keep_requires_grad_so_an_in_place_change_fails_as_in_the_kernel():
@@ -632,6 +685,14 @@ def test_compile_settings_from_a_kernel_make_only_kerass_own_optimizers_losses_a
             {"optimizer": adam, "metrics": "accuracy"},  # not a list
             {"optimizer": adam, "metrics": [{"class_name": "Lambda", "config": {}}]},
             {"optimizer": adam, "run_eagerly": {"os": object.__name__, "deep": [[[[[[1]]]]]]}},
+            {"optimizer": adam, "metrics": [{"class_name": "AUC", "config": {"num_thresholds": 10**10}}]},  # memory
+            {"optimizer": adam, "metrics": [{"class_name": "MeanIoU", "config": {"num_classes": 2**40}}]},
+            {"optimizer": adam, "metrics": ["accuracy"] * 17},
+            {"optimizer": adam, "steps_per_execution": 10**9},
+            {"optimizer": {"class_name": "Muon", "config": {"exclude_layers": ["(?:.|.|.)*!"]}}},  # a slow regex
+            {"optimizer": {"class_name": "LossScaleOptimizer", "config": {"inner_optimizer": "adam"}}},
+            {"optimizer": {"class_name": "function", "config": "get"}},
+            {"optimizer": adam, "loss": {"class_name": "CategoricalCrossentropy", "config": {"name": "x" * 201}}},
             "not a dict"):
         with pytest.raises(judge.NotData):
             _compiled_settings(settings)

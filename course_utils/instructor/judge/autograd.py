@@ -5,7 +5,7 @@ import contextlib
 import functools
 import sys
 
-from course_utils.instructor.judge.base import _NUMBERS, MAX_DEPTH, AnswerError, NotData, _error_name, _framework, _text
+from course_utils.instructor.judge.base import _NUMBERS, MAX_DEPTH, AnswerError, NotData, _error_name, _framework, _leaves, _text
 from course_utils.instructor.judge.codec import encode
 from course_utils.instructor.judge.keras_models import _is_keras_layer
 
@@ -36,18 +36,6 @@ def _recording(context, args):
 BACKWARD = "<backward>"  # the request for the gradients of a kept graph (not a name an answer can define)
 KEPT_GRAPHS = 64         # the kernel keeps the graphs of this many recent calls
 _GRAPHS: dict = {}       # the kernel's: number -> (inputs, outputs) of a call's graph
-
-
-def _leaves(value, keep, depth=0) -> list:
-    """The values in ``value`` (a call's arguments or result: tuples, lists and dicts of them) that ``keep``
-    selects, in one order on both sides."""
-    if depth > MAX_DEPTH:
-        return []
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in _leaves(v, keep, depth + 1)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _leaves(v, keep, depth + 1)]
-    return [value] if keep(value) else []
 
 
 def _grad_tensors(value) -> list:

@@ -107,3 +107,21 @@ def _write_back_array(original, changed) -> None:
         before, after = np.asarray(original.numpy()), np.asarray(changed.numpy())
         if before.shape == after.shape and before.dtype == after.dtype and before.tobytes() != after.tobytes():
             original.assign(after)
+
+
+def _leaves(value, keep, depth=0) -> list:
+    """The values in ``value`` (a call's arguments or result: tuples, lists and dicts of them) that ``keep``
+    selects, in one order on both sides."""
+    if depth > MAX_DEPTH:
+        return []
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _leaves(v, keep, depth + 1)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _leaves(v, keep, depth + 1)]
+    return [value] if keep(value) else []
+
+
+def _arrays(args) -> list:
+    """A call's own arrays, tensors and variables, in one order on both sides."""
+    np = sys.modules.get("numpy")
+    return _leaves(args, lambda v: (np is not None and isinstance(v, np.ndarray)) or _framework(v) is not None)

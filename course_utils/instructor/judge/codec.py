@@ -49,7 +49,7 @@ from course_utils.instructor.judge.torch_models import (
 
 
 def encode(value, *, send: list | None = None, known: list | None = None, before: list | None = None,
-           graph: dict | None = None) -> str:
+           graph: dict | None = None, same: dict | None = None, was: dict | None = None) -> str:
     """``value`` as text: an ``.npz`` (arrays, and the structure as JSON) in base64; small numeric
     arrays inline in the JSON instead, and a value without arrays as JSON alone.
 
@@ -57,17 +57,29 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
     pickled (to the kernel only, :func:`_pickled`), Keras' as data (:func:`_keras_spec`); the kernel's side gives
     ``known``, the modules it was sent: one of those goes back by its number, with its state after
     the call when ``before`` (each module's parameters before it) is given, and any other is not data;
-    ``graph`` numbers the result's tensors whose autograd graph the kernel keeps (:func:`_kept_graph`).
+    ``graph`` numbers the result's tensors whose autograd graph the kernel keeps (:func:`_kept_graph`);
+    ``same`` numbers the call's own arrays and tensors (:func:`_arrays`): a result that is one of them goes
+    as its number, and the grader gives back the test's own object (``dropout(x, training=False) is x``);
+    ``was`` numbers them as they were before the call: each array of the arguments after the call that
+    is one of them says which (the grader then tells an array changed in place from one replaced).
     """
     arrays: list = []
     np = sys.modules.get("numpy")  # no numpy imported: no array to send (a framework-free lesson)
     torch = sys.modules.get("torch")
 
     def node(v, depth=0):
+        found = value_node(v, depth)
+        if was and id(v) in was and isinstance(found, dict) and "array" in found:
+            found["was"] = was[id(v)]
+        return found
+
+    def value_node(v, depth):
         if depth > MAX_DEPTH:
             raise NotData(f"nested deeper than {MAX_DEPTH} levels")
         if v is None or isinstance(v, (bool, str)) or type(v) in (int, float):
             return v
+        if same and id(v) in same:
+            return {"same": same[id(v)]}
         if isinstance(v, int):  # an int subclass (IntEnum): its value
             return int(v)
         if isinstance(v, float):
@@ -216,20 +228,23 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
 
 
 def decode(text, modules: list | None = None, unpickle: list | None = None, states: bool = False,
-           graph: dict | None = None) -> object:
+           graph: dict | None = None, originals: list | None = None, identities: dict | None = None) -> object:
     """The value :func:`encode` wrote. A module comes as one of ``modules`` (those the grader sent, by
     number), or, on the kernel's side only (the grader's request), from the pickle the grader sent:
     ``unpickle`` is then a list that receives them. The grader's side never unpickles anything. A model's
     state after a call (:class:`ModuleState`) is read only with ``states`` (what a call did to its arguments);
-    ``graph`` receives the tensors the kernel marked as outputs of a graph it keeps, by their number."""
+    ``graph`` receives the tensors the kernel marked as outputs of a graph it keeps, by their number;
+    ``originals``: the call's own arrays and tensors here, which a result may name by number;
+    ``identities`` receives, for each array that says which of the call's arrays it was, that number."""
     if not isinstance(text, str) or len(text) > MAX_BYTES * 4 // 3 + 4:
         raise NotData("not an encoded value, or too large")
     if text.startswith(JSON_PREFIX):
         if len(text) > MAX_TREE_BYTES + len(JSON_PREFIX):
             raise NotData("an encoded value beyond the limits")
-        return _rebuild(_parsed_json(text[len(JSON_PREFIX):]), {}, modules, states, graph=graph)
+        return _rebuild(_parsed_json(text[len(JSON_PREFIX):]), {}, modules, states, graph=graph, originals=originals,
+                        identities=identities)
     if text.startswith(INLINE_PREFIX):
-        return _from_inline(text[len(INLINE_PREFIX):], modules, states, graph)
+        return _from_inline(text[len(INLINE_PREFIX):], modules, states, graph, originals, identities)
     import numpy as np
 
     data = base64.b64decode(text, validate=True)
@@ -252,10 +267,11 @@ def decode(text, modules: list | None = None, unpickle: list | None = None, stat
             raise NotData("a pickle, where the grader takes data only")
         unpickle.extend(_unpickled(sent.tobytes()))
         return _rebuild(tree, arrays, unpickle, states, from_grader=True)
-    return _rebuild(tree, arrays, modules, states, graph=graph)
+    return _rebuild(tree, arrays, modules, states, graph=graph, originals=originals, identities=identities)
 
 
-def _from_inline(text: str, modules: list | None, states: bool, graph: dict | None = None):
+def _from_inline(text: str, modules: list | None, states: bool, graph: dict | None = None,
+                 originals: list | None = None, identities: dict | None = None):
     """The value of an :data:`INLINE_PREFIX` text: numeric arrays only, their dtype, shape and bytes checked."""
     import numpy as np
 
@@ -286,7 +302,8 @@ def _from_inline(text: str, modules: list | None, states: bool, graph: dict | No
             arrays[f"a{index}"] = np.frombuffer(bytearray(raw), dtype=dtype, count=len(raw) // dtype.itemsize).reshape(shape)
         except ValueError as error:  # an empty array of an impossible shape ((0, 2**62): "array is too big")
             raise NotData(f"a malformed array ({_text(error)})") from None
-    return _rebuild(found.get("tree"), arrays, modules, states, graph=graph)
+    return _rebuild(found.get("tree"), arrays, modules, states, graph=graph, originals=originals,
+                    identities=identities)
 
 
 def _parsed_json(text: str):
@@ -297,19 +314,29 @@ def _parsed_json(text: str):
 
 
 def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = False, from_grader: bool = False,
-             graph: dict | None = None):
+             graph: dict | None = None, originals: list | None = None, identities: dict | None = None):
     """The value a decoded structure describes, its arrays taken from ``arrays`` (each at most once).
     A Keras model's configuration is read only ``from_grader`` (by the kernel: the grader takes data only)."""
     used, count = set(), [0]
 
     def value(n, depth=0):
+        found = made_value(n, depth)
+        if identities is not None and isinstance(n, dict) and "array" in n and type(n.get("was")) is int:
+            identities[id(found)] = n["was"]
+        return found
+
+    def made_value(n, depth):
         count[0] += 1
         if depth > MAX_DEPTH or count[0] > MAX_NODES:
             raise NotData(f"nested deeper than {MAX_DEPTH} levels, or more than {MAX_NODES} values")
         if n is None or isinstance(n, (bool, int, float, str)):
             return n
-        if not isinstance(n, dict) or len(n) > 4:
+        if not isinstance(n, dict) or len(n) > 5:
             raise NotData("a malformed value")
+        if "same" in n:
+            if originals is None or type(n["same"]) is not int or not 0 <= n["same"] < len(originals):
+                raise NotData("a reference to an array the call was not given")
+            return originals[n["same"]]
         if "array" in n:
             name = f"a{int(n['array'])}"
             if name in used:
@@ -429,8 +456,10 @@ class ModuleState:
         self.module, self.state = module, state
 
 
-def write_back(original, changed, depth=0) -> None:
-    """Change ``original`` in place where ``changed`` (its copy after the call) differs."""
+def write_back(original, changed, depth=0, moved: tuple | None = None) -> None:
+    """Change ``original`` in place where ``changed`` (its copy after the call) differs. ``moved``:
+    ``(identities, arrays)`` from :func:`decode`: which of the call's ``arrays`` (numbered before the call)
+    each array of ``changed`` was; an element of a list or dict that was none of them was replaced."""
     if depth > MAX_DEPTH:
         return
     if isinstance(changed, ModuleState):
@@ -442,16 +471,77 @@ def write_back(original, changed, depth=0) -> None:
         return
     if isinstance(original, list) and isinstance(changed, list):
         if len(original) != len(changed):
-            original[:] = changed
+            original[:] = [_element(c, moved, depth) for c in changed]
             return
-        for o, c in zip(original, changed):
-            write_back(o, c, depth + 1)
+        for index, (o, c) in enumerate(zip(original, changed)):
+            _write_back_element(original, index, o, c, depth, moved)
     elif isinstance(original, tuple) and isinstance(changed, tuple):
         for o, c in zip(original, changed):
-            write_back(o, c, depth + 1)
+            write_back(o, c, depth + 1, moved)
     elif isinstance(original, dict) and isinstance(changed, dict):
-        for key in list(original):
-            if key in changed:
-                write_back(original[key], changed[key], depth + 1)
+        for key in [k for k in original if k not in changed]:  # removed by the call
+            del original[key]
+        for key, c in changed.items():
+            if key in original:
+                _write_back_element(original, key, original[key], c, depth, moved)
+            else:  # added by the call
+                original[key] = _element(c, moved, depth)
     else:
         _write_back_array(original, changed)
+
+
+IMMUTABLE = (type(None), bool, int, float, complex, str, bytes)
+
+
+def _immutable(value) -> bool:
+    np = sys.modules.get("numpy")
+    return isinstance(value, IMMUTABLE) or (np is not None and isinstance(value, np.generic))
+
+
+def _was(changed, moved):
+    """The test's own array that ``changed`` was before the call, or None (a new one, or not an array)."""
+    if moved is None:
+        return None
+    identities, arrays = moved
+    k = identities.get(id(changed))
+    return arrays[k] if type(k) is int and 0 <= k < len(arrays) else None
+
+
+def _element(changed, moved, depth: int):
+    """What a list or dict holds after the call: the test's own array or model (given the values and state
+    the call left in it), or the new value."""
+    if isinstance(changed, ModuleState):
+        write_back(changed.module, changed, depth + 1)
+        return changed.module
+    mine = _was(changed, moved)
+    if mine is not None:
+        _write_back_array(mine, changed)
+        return mine
+    return changed
+
+
+def _write_back_element(container, key, original, changed, depth: int, moved: tuple | None = None) -> None:
+    """An element of a list or dict the call changed: an array that was the test's own is changed in place
+    (and put back where the call put it); a number, string or None the call replaced, a tuple of another
+    length, or a new array (``d["x"] = d["x"] / 255``), is replaced here too; anything else is changed in
+    place (:func:`write_back`)."""
+    np = sys.modules.get("numpy")
+    array = _framework(changed) is not None or (np is not None and isinstance(changed, np.ndarray))
+    if isinstance(changed, ModuleState):
+        write_back(original, changed, depth + 1)
+    elif array and moved is not None:
+        found = _element(changed, moved, depth)
+        if found is not original:
+            container[key] = found
+    elif _immutable(original) or _immutable(changed):
+        kinds = isinstance(original, type(changed)) or isinstance(changed, type(original))
+        try:
+            differs = bool(original != changed)
+        except Exception:  # noqa: BLE001 - values that do not compare (structured numpy scalars)
+            differs = True
+        if not (_immutable(original) and _immutable(changed)) or not kinds or differs:
+            container[key] = changed
+    elif isinstance(original, tuple) and (not isinstance(changed, tuple) or len(original) != len(changed)):
+        container[key] = changed
+    else:
+        write_back(original, changed, depth + 1, moved)

@@ -5,7 +5,7 @@ import contextlib
 import json
 import sys
 
-from course_utils.instructor.judge.base import _KERNEL, AnswerError, NotData, _is_plain, _text
+from course_utils.instructor.judge.base import _KERNEL, AnswerError, NotData, _text
 
 
 def _is_keras_layer(value) -> bool:
@@ -123,12 +123,17 @@ def _write_back_keras(model, state) -> None:
     if compiled is not None:
         try:
             model.compile(**compiled)
-        except (TypeError, ValueError) as error:  # settings Keras' own classes refuse
+        except Exception as error:  # noqa: BLE001 - settings Keras' own resolution refuses (an unknown name)
             raise AnswerError(f"the model could not be compiled again with the answer's settings: {_text(error)}") from None
 
 
 # -- compile settings: the answer's, described as data in the kernel, made again here from Keras' own classes ------
 COMPILE_PLAIN = ("loss_weights", "run_eagerly", "steps_per_execution", "jit_compile")
+# Keras' optimizers made from a kernel's settings (not Muon, whose layer patterns are regular expressions
+# it searches with, nor the wrappers of another optimizer); the largest number in a configuration
+OPTIMIZERS = {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl", "Lion", "Lamb",
+              "Adafactor"}
+MAX_SETTING = 1_000  # MeanIoU(num_classes=n) keeps n * n numbers
 
 
 def _compile_settings(model) -> dict | None:
@@ -153,24 +158,31 @@ def _keras_class(entry: dict, module: str, base_name: str):
     if function:
         ok = type(found).__name__ == "function"
     else:
-        ok = isinstance(found, type) and issubclass(found, getattr(library, base_name))
+        ok = isinstance(found, type) and issubclass(found, getattr(library, base_name)) \
+            and (module != "optimizers" or name in OPTIMIZERS)
     if not ok or not str(getattr(found, "__module__", "")).startswith("keras."):
-        raise NotData(f"compile settings naming {str(name)[:100]!r}, which is not one of keras.{module}' own: "
-                      f"compile with Keras' own {module} (by name or class)")
+        raise NotData(f"compile settings naming {str(name)[:100]!r}, which is not one of the keras.{module} the "
+                      f"grader makes: compile with Keras' own {module} (by name or class)")
     return name if function else found
 
 
-def _plain_config(config) -> dict:
-    """Keyword arguments that are numbers, strings, None or flat lists of them: never a nested configuration,
-    which Keras' own ``from_config`` would deserialize (a schedule, a function)."""
+def _small(value) -> bool:
+    """A small number, a short string, None, or a short flat list of them."""
     def scalar(v):
-        return v is None or type(v) in (bool, int, float, str)
+        return v is None or type(v) is bool or (type(v) in (int, float) and abs(v) <= MAX_SETTING) \
+            or (type(v) is str and len(v) <= 200)
 
-    if not isinstance(config, dict) or len(config) > 100 or not all(
-            isinstance(k, str) and k.isidentifier() and (scalar(v) or (type(v) is list and len(v) <= 100
-                                                                      and all(map(scalar, v))))
-            for k, v in config.items()):
-        raise NotData("compile settings with a configuration that is not plain data (a schedule, a function)")
+    return scalar(value) or (type(value) is list and len(value) <= 50 and all(map(scalar, value)))
+
+
+def _plain_config(config) -> dict:
+    """Keyword arguments that are :func:`_small`: never a nested configuration, which Keras' own
+    ``from_config`` would deserialize (a schedule, a function), nor a size that makes a metric allocate
+    (``AUC(num_thresholds=10**10)``)."""
+    if not isinstance(config, dict) or len(config) > 50 or not all(
+            isinstance(k, str) and k.isidentifier() and _small(v) for k, v in config.items()):
+        raise NotData("compile settings with a configuration that is not plain data (a schedule, a function, "
+                      f"a number above {MAX_SETTING})")
     return config
 
 
@@ -186,7 +198,9 @@ def _setting(entry, module: str, base_name: str):
         return found
     try:
         return found(**_plain_config(entry.get("config")))  # the constructor, not from_config (above)
-    except (TypeError, ValueError, KeyError) as error:
+    except NotData:
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever Keras' constructor raises on the kernel's arguments
         raise NotData(f"compile settings that Keras' {found.__name__} refuses ({_text(error)})") from None
 
 
@@ -195,17 +209,21 @@ def _compiled_settings(settings) -> dict:
     Keras' own optimizers, losses and metrics only (a name, or a class with its plain configuration)."""
     if not isinstance(settings, dict):
         raise NotData("malformed compile settings")
-    made = {"optimizer": _setting(settings.get("optimizer"), "optimizers", "Optimizer"),
+    optimizer = settings.get("optimizer")
+    if isinstance(optimizer, dict) and optimizer.get("class_name") == "function":
+        raise NotData("compile settings naming a function as the optimizer")
+    made = {"optimizer": _setting(optimizer, "optimizers", "Optimizer"),
             "loss": _setting(settings.get("loss"), "losses", "Loss") if settings.get("loss") is not None else None}
     for key in ("metrics", "weighted_metrics"):
         entries = settings.get(key)
         if entries is not None:
-            if not isinstance(entries, list) or len(entries) > 100:
-                raise NotData(f"compile settings whose {key} are not a list (one output: a list of metrics)")
+            if not isinstance(entries, list) or len(entries) > 16:
+                raise NotData(f"compile settings whose {key} are not a list of at most 16 (one output: a list of "
+                              "metrics)")
             made[key] = [_setting(e, "metrics", "Metric") for e in entries]
     for key in COMPILE_PLAIN:
         if settings.get(key) is not None:
-            if not _is_plain(settings[key]):
-                raise NotData(f"compile settings whose {key} is not plain data")
+            if not _small(settings[key]):
+                raise NotData(f"compile settings whose {key} is not small plain data")
             made[key] = settings[key]
     return made

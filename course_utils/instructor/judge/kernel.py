@@ -6,7 +6,7 @@ import json
 import sys
 
 from course_utils.instructor.judge.autograd import BACKWARD, _backward_answer, _kept_graph, _recording
-from course_utils.instructor.judge.base import _KERNEL, _error_name, _text
+from course_utils.instructor.judge.base import _KERNEL, _arrays, _error_name, _text
 from course_utils.instructor.judge.codec import decode, encode
 from course_utils.instructor.judge.keras_models import _is_keras_layer, _keras_before
 from course_utils.instructor.judge.pickles import _made_classes
@@ -49,6 +49,8 @@ def _read_and_answer(user_ns: dict, request: str) -> dict:
 
 
 def _answer(function, name, args, kwargs, context, modules, before) -> dict:
+    arrays = _arrays([args, kwargs])  # kept (their ids stay theirs): which of them the arguments still hold after
+    was = {id(v): k for k, v in enumerate(arrays)}
     try:
         with _entered(context), _recording(context, [args, kwargs]) as tape:
             result = _traced_call(function, args, kwargs, context)
@@ -56,13 +58,14 @@ def _answer(function, name, args, kwargs, context, modules, before) -> dict:
         return {"error": [_error_name(error), _text(error)]}
     answer = {}
     try:  # what the call did to its arguments, which the test may look at; first, as the grader reads them
-        answer["args"] = encode([args, kwargs], known=modules, before=before)
+        answer["args"] = encode([args, kwargs], known=modules, before=before, was=was)
     except Exception as error:  # noqa: BLE001
         return {"error": ["NotData", f"{name} changed its arguments into something the grader cannot compare: "
                                      f"{_text(error)}"]}
     try:
         marked, graph = _kept_graph(result, [args, kwargs], modules, tape)
-        answer["result"] = encode(result, known=modules, graph=marked)
+        same = {id(v): k for k, v in enumerate(_arrays([args, kwargs]))}  # an argument returned as it is
+        answer["result"] = encode(result, known=modules, graph=marked, same=same)
         if graph is not None:
             answer["graph"] = graph
     except Exception as error:  # noqa: BLE001 - NotData, or a value whose conversion fails
