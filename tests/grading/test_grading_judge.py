@@ -637,6 +637,8 @@ def settings(model):
     return type(model.optimizer).__name__, float(model.optimizer.learning_rate), model.loss
 def not_compiled(model):
     model.layers[0].trainable = True
+def same_optimizer(model):
+    model.compile(optimizer=model.optimizer, loss="mse")
 """
 
 
@@ -655,12 +657,14 @@ def test_a_keras_model_the_answer_compiles_comes_back_compiled_with_kerass_own_c
     assert type(model.optimizer) is keras.optimizers.Adam and abs(float(model.optimizer.learning_rate) - 3e-5) < 1e-9
     assert type(model.loss) is keras.losses.CategoricalCrossentropy and model.loss.label_smoothing == 0.1
     assert model.get_compile_config()["metrics"] == ["accuracy"] and model.jit_compile is False
-    call(namespace, "by_function", model)  # Keras' own functions: made again by their names
-    assert type(model.optimizer) is keras.optimizers.SGD and model.loss == "categorical_crossentropy"
-    assert model.get_compile_config()["metrics"] == ["top_k_categorical_accuracy"]
+    call(namespace, "by_function", model)  # Keras' own loss and metric functions: the same functions here
+    assert type(model.optimizer) is keras.optimizers.SGD and model.loss is keras.losses.categorical_crossentropy
+    assert [m.get("config") for m in model.get_compile_config()["metrics"]] == ["top_k_categorical_accuracy"]
     optimizer = model.optimizer
     call(namespace, "not_compiled", model)
     assert model.optimizer is optimizer  # not compiled again by the answer: the test's compile (and its state) stays
+    call(namespace, "same_optimizer", model)  # compiled again with its own optimizer: the new loss comes back
+    assert model.loss == "mse" and type(model.optimizer) is keras.optimizers.SGD
 
 
 def test_compile_settings_from_a_kernel_make_only_kerass_own_optimizers_losses_and_metrics():
@@ -672,7 +676,7 @@ def test_compile_settings_from_a_kernel_make_only_kerass_own_optimizers_losses_a
                                "loss": {"class_name": "CategoricalCrossentropy", "config": {"from_logits": True}},
                                "metrics": ["accuracy", {"class_name": "function", "config": "categorical_accuracy"}]})
     assert type(made["optimizer"]) is keras.optimizers.Adam and made["loss"].get_config()["from_logits"] is True
-    assert made["metrics"] == ["accuracy", "categorical_accuracy"]
+    assert made["metrics"] == ["accuracy", keras.metrics.categorical_accuracy]
     adam = {"class_name": "Adam", "config": {}}
     for settings in (
             {"optimizer": {"module": "keras.layers", "class_name": "TFSMLayer", "config": {"filepath": "/"}}},
@@ -692,6 +696,8 @@ def test_compile_settings_from_a_kernel_make_only_kerass_own_optimizers_losses_a
             {"optimizer": {"class_name": "Muon", "config": {"exclude_layers": ["(?:.|.|.)*!"]}}},  # a slow regex
             {"optimizer": {"class_name": "LossScaleOptimizer", "config": {"inner_optimizer": "adam"}}},
             {"optimizer": {"class_name": "function", "config": "get"}},
+            {"optimizer": adam, "loss": {"class_name": "function", "config": "deserialize"}},  # not a loss
+            {"optimizer": adam, "metrics": [{"class_name": "function", "config": "get"}]},
             {"optimizer": adam, "loss": {"class_name": "CategoricalCrossentropy", "config": {"name": "x" * 201}}},
             "not a dict"):
         with pytest.raises(judge.NotData):

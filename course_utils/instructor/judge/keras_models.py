@@ -72,8 +72,8 @@ def _set_trainable(model, layer_flags: list, weight_flags: list) -> None:
 
 
 def _keras_before(layer) -> tuple:
-    """What :func:`_keras_state` compares with after the call: the weights and the optimizer."""
-    return list(layer.weights), getattr(layer, "optimizer", None)
+    """What :func:`_keras_state` compares with after the call: the weights, the optimizer and the compile settings."""
+    return list(layer.weights), getattr(layer, "optimizer", None), _compile_settings(layer)
 
 
 def _keras_state(layer, before: tuple) -> dict:
@@ -81,12 +81,13 @@ def _keras_state(layer, before: tuple) -> dict:
     and its own ``trainable``; the compile settings when the answer compiled the model again."""
     import numpy as np
 
-    weights, optimizer = before
+    weights, optimizer, settings = before
     state = {"trainable": [bool(x.trainable) for x in _keras_layers(layer)],
              "weights": [[np.asarray(w.numpy()), i < len(weights) and w is weights[i], bool(w.trainable)]
                          for i, w in enumerate(layer.weights)]}
-    if getattr(layer, "optimizer", None) is not optimizer:  # compiled again by the answer
-        state["compile"] = _compile_settings(layer)
+    now = _compile_settings(layer)
+    if getattr(layer, "optimizer", None) is not optimizer or now != settings:  # compiled again by the answer
+        state["compile"] = now
     return state
 
 
@@ -147,23 +148,22 @@ def _compile_settings(model) -> dict | None:
 
 def _keras_class(entry: dict, module: str, base_name: str):
     """What a serialized entry names, when it is one of Keras' own in ``keras.<module>``: a class deriving
-    from ``base_name`` (``Optimizer``, ``Loss``, ``Metric``), or the name of a function (a string, which
-    Keras resolves through its own registry, as it does for ``loss="categorical_crossentropy"``)."""
+    from ``base_name`` (``Optimizer``, ``Loss``, ``Metric``), or one of its loss or metric functions."""
     import keras
 
     library = getattr(keras, module)
     function = entry.get("class_name") == "function"
     name = entry.get("config") if function else entry.get("class_name")
     found = getattr(library, name, None) if isinstance(name, str) and name.isidentifier() else None
-    if function:
-        ok = type(found).__name__ == "function"
+    if function:  # a loss or metric function (not the namespace's own get, serialize or deserialize)
+        ok = type(found).__name__ == "function" and name not in ("get", "serialize", "deserialize")
     else:
         ok = isinstance(found, type) and issubclass(found, getattr(library, base_name)) \
             and (module != "optimizers" or name in OPTIMIZERS)
     if not ok or not str(getattr(found, "__module__", "")).startswith("keras."):
         raise NotData(f"compile settings naming {str(name)[:100]!r}, which is not one of the keras.{module} the "
                       f"grader makes: compile with Keras' own {module} (by name or class)")
-    return name if function else found
+    return found
 
 
 def _small(value) -> bool:
@@ -194,7 +194,7 @@ def _setting(entry, module: str, base_name: str):
     if not isinstance(entry, dict):
         raise NotData(f"malformed compile settings ({module})")
     found = _keras_class(entry, module, base_name)
-    if isinstance(found, str):
+    if not isinstance(found, type):  # a function
         return found
     try:
         return found(**_plain_config(entry.get("config")))  # the constructor, not from_config (above)
