@@ -116,12 +116,16 @@ def grade_class(course: Path, lessons: list[str] | None = None, students: list[s
                         # a failure that is not the student's (a kernel that could not start on a loaded machine)
                         # should not cost a grade; one that is (a crash) fails again, and is then reported
                         reason = failure_reason(sandbox_log(sandbox), code)
-                        outcome.notes.append(f"grading failed once ({reason}) and was run again")
-                        log(f"{lesson} {student}: grading failed ({reason}); running it again")
-                        if not keep_sandboxes:
-                            shutil.rmtree(sandbox, ignore_errors=True)
-                        start(lesson, student, notebooks, template, outcome, tries + 1)
-                        continue
+                        try:
+                            start(lesson, student, notebooks, template, outcome, tries + 1)
+                        except Exception as error:  # noqa: BLE001 - no second sandbox (a full disk): report the first
+                            outcome.notes.append(f"grading failed ({reason}) and could not be run again: {error}")
+                        else:
+                            outcome.notes.append(f"grading failed once ({reason}) and was run again")
+                            log(f"{lesson} {student}: grading failed ({reason}); running it again")
+                            if not keep_sandboxes:
+                                shutil.rmtree(sandbox, ignore_errors=True)
+                            continue
                     timings.append(outcome.seconds)
                     finish(course, db_url, lesson, student, sandbox, outcome, code, report, log)
                     if not keep_sandboxes:

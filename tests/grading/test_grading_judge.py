@@ -247,6 +247,79 @@ def test_numbers_strings_and_keys_a_call_replaces_in_a_list_or_dict_are_replaced
     assert d == {"n": 2, "t": (1, 2, 3), "array": kept, "new": (1, 2)} and d["array"] is kept
 
 
+AS_IN_PROCESS = """
+import numpy as np
+def swap_pair(lst):
+    x, y = lst[0]
+    lst[0] = (y, x)
+def double_first(lst):
+    lst[0] = (lst[0][0] * 2, lst[0][1])
+def reinsert(d):
+    a = d.pop("a")
+    d["a"] = a
+    return d["b"]
+def keep_second(lst):
+    k = lst[0][1]
+    lst[0] = (None, k)
+    return k
+def grow_inner(lst):
+    lst[0][0] += 1
+    lst.append(np.zeros(1))
+def new_inner(d):
+    d["k"] = [x * 2 for x in d["k"]]
+def to_list(lst):
+    lst[0] = lst[0].tolist()
+    return lst
+"""
+
+
+def _shape_of(value, originals, depth=0):
+    """Values, and which of the test's original objects each part is (by number), for comparing two runs."""
+    mine = next((k for k, o in enumerate(originals) if o is value), None)
+    if isinstance(value, (list, tuple)):
+        inner = [_shape_of(v, originals, depth + 1) for v in value]
+    elif isinstance(value, dict):
+        inner = sorted((k, _shape_of(v, originals, depth + 1)) for k, v in value.items())
+    elif isinstance(value, np.ndarray):
+        inner = (value.dtype.str, value.tolist())
+    else:
+        inner = repr(value)
+    return (type(value).__name__, mine, inner)
+
+
+@pytest.mark.parametrize("name, make", [
+    ("swap_pair", lambda: [[(np.zeros(1), np.ones(1))]]),
+    ("double_first", lambda: [[(np.ones(2), np.zeros(2))]]),
+    ("reinsert", lambda: [{"a": np.zeros(1), "b": np.ones(1)}]),
+    ("keep_second", lambda: [[(np.zeros(1), np.ones(1))]]),
+    ("grow_inner", lambda: [[[np.ones(1)]]]),
+    ("new_inner", lambda: [{"k": [np.ones(1), 2.0]}]),
+    ("to_list", lambda: [[np.arange(3)]]),
+])
+def test_the_tests_arguments_after_a_call_are_what_they_would_be_in_its_own_process(name, make):
+    namespace = {}
+    exec(AS_IN_PROCESS, namespace)
+    runs = []
+    for judged in (False, True):
+        args = make()
+        originals = [o for a in args for o in grader._objects(a)]
+        result = call(namespace, name, *args) if judged else namespace[name](*args)
+        runs.append((_shape_of(args, originals), _shape_of(result, originals)))
+    assert runs[1] == runs[0]
+
+
+def test_odd_tensors_cross_and_come_back():
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec("def bump(xs):\n    xs[0] += 1\ndef nothing(x):\n    pass", namespace)
+    xs = [torch.ones(2, dtype=torch.bfloat16)]
+    call(namespace, "bump", xs)
+    assert xs[0].dtype == torch.bfloat16 and xs[0].tolist() == [2.0, 2.0]
+    conjugate = torch.tensor([1 + 1j]).conj()
+    call(namespace, "nothing", conjugate)  # (the conjugate bit is resolved on the way)
+    assert conjugate.resolve_conj().tolist() == [1 - 1j]
+
+
 def test_an_array_a_call_replaces_in_a_list_or_dict_is_replaced_and_one_it_changes_in_place_is_changed():
     namespace = {}
     exec("import numpy as np\ndef scale(d):\n    d['x'] = d['x'] / 255.0\n    d['y'] *= 2\n    d['z'] = d['z'] * 2\n"

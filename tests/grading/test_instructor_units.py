@@ -364,3 +364,32 @@ def test_library_files_are_judged_after_resolving_dots():
     assert in_library("/venv/lib/python3.11/site-packages/numpy/core.py", libraries)
     assert not in_library("/venv/lib/python3.11/site-packages/../../../../tmp/evil.py", libraries)
     assert not in_library("/venv/lib/python3.11/site-packages-evil/x.py", libraries)
+
+
+def test_a_failed_grading_is_run_again_once_and_reported_when_it_cannot_be(tmp_path, monkeypatch):
+    """A grading that fails is run once more; when the second sandbox cannot be made, the first failure
+    is reported for that student, and the other student's gradings are not lost."""
+    from course_utils.instructor import autograde
+
+    course = kit.make_course(tmp_path / "course", lessons=("lesson_b",))
+    kit.instructor(course, "release")
+    for student in ("s1", "s2"):
+        for name in ("b_text", "b_lists"):
+            kit.write(kit.answered(course / "notebooks" / "lesson_b" / f"{name}.ipynb"),
+                      course / "submitted" / student / "lesson_b" / f"{name}.ipynb")
+    built, real_build = [], autograde.build_sandbox
+
+    def build(*args, **kwargs):
+        built.append(args[3])  # the student
+        if args[3] == "s1" and built.count("s1") == 2:
+            raise OSError("no space left on device")
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(autograde, "build_sandbox", build)
+    monkeypatch.setattr(autograde, "grade_in_sandbox", lambda *args: (1, 0.5))  # nbgrader failing, every time
+    result = autograde.grade_class(course, workers=1, log=lambda line: None)
+    s1, s2 = result.get("lesson_b", "s1"), result.get("lesson_b", "s2")
+    assert built.count("s1") == 2 and built.count("s2") == 2
+    assert s1.status == "failed" and any("could not be run again: no space left" in n for n in s1.notes), s1.notes
+    assert s2.status == "failed" and any(n.startswith("grading failed once") for n in s2.notes), s2.notes
+    assert s2.seconds == 1.0  # both tries

@@ -97,9 +97,8 @@ def _write_back_array(original, changed) -> None:
     elif _framework(original) == "torch" and _framework(changed) == "torch":
         import torch
 
-        before = original.detach().cpu().numpy()
-        after = changed.detach().numpy()
-        if before.shape == after.shape and before.dtype == after.dtype and before.tobytes() != after.tobytes():
+        before = original.detach().cpu().resolve_conj().resolve_neg()
+        if before.shape == changed.shape and before.dtype == changed.dtype and not torch.equal(before, changed.detach()):
             with torch.no_grad():
                 original.copy_(changed.to(original.device))
     elif _framework(original) == "tf" and hasattr(original, "assign") and _framework(changed) == "tf":
@@ -121,7 +120,17 @@ def _leaves(value, keep, depth=0) -> list:
     return [value] if keep(value) else []
 
 
-def _arrays(args) -> list:
-    """A call's own arrays, tensors and variables, in one order on both sides."""
+def _objects(value, depth: int = 0, found: list | None = None) -> list:
+    """A call's own arrays, tensors, variables, lists, tuples and dicts (a container before what it holds),
+    in one order on both sides: what the call may change in place, or hand back."""
     np = sys.modules.get("numpy")
-    return _leaves(args, lambda v: (np is not None and isinstance(v, np.ndarray)) or _framework(v) is not None)
+    found = [] if found is None else found
+    if depth > MAX_DEPTH:
+        return found
+    if isinstance(value, (list, tuple, dict)):
+        found.append(value)
+        for v in (value.values() if isinstance(value, dict) else value):
+            _objects(v, depth + 1, found)
+    elif (np is not None and isinstance(value, np.ndarray)) or _framework(value) is not None:
+        found.append(value)
+    return found

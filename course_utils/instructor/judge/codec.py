@@ -58,10 +58,11 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
     ``known``, the modules it was sent: one of those goes back by its number, with its state after
     the call when ``before`` (each module's parameters before it) is given, and any other is not data;
     ``graph`` numbers the result's tensors whose autograd graph the kernel keeps (:func:`_kept_graph`);
-    ``same`` numbers the call's own arrays and tensors (:func:`_arrays`): a result that is one of them goes
-    as its number, and the grader gives back the test's own object (``dropout(x, training=False) is x``);
-    ``was`` numbers them as they were before the call: each array of the arguments after the call that
-    is one of them says which (the grader then tells an array changed in place from one replaced).
+    ``was`` numbers the call's own arrays, tensors, lists, tuples and dicts before it (:func:`_objects`):
+    each part of the arguments after the call that is one of them says which (the grader then tells an
+    array changed in place from one replaced); ``same``, the same numbers for a result: one that is an
+    argument goes as its number, and the grader gives back the test's own object
+    (``dropout(x, training=False) is x``).
     """
     arrays: list = []
     np = sys.modules.get("numpy")  # no numpy imported: no array to send (a framework-free lesson)
@@ -69,7 +70,7 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
 
     def node(v, depth=0):
         found = value_node(v, depth)
-        if was and id(v) in was and isinstance(found, dict) and "array" in found:
+        if was and id(v) in was and isinstance(found, dict):
             found["was"] = was[id(v)]
         return found
 
@@ -234,8 +235,8 @@ def decode(text, modules: list | None = None, unpickle: list | None = None, stat
     ``unpickle`` is then a list that receives them. The grader's side never unpickles anything. A model's
     state after a call (:class:`ModuleState`) is read only with ``states`` (what a call did to its arguments);
     ``graph`` receives the tensors the kernel marked as outputs of a graph it keeps, by their number;
-    ``originals``: the call's own arrays and tensors here, which a result may name by number;
-    ``identities`` receives, for each array that says which of the call's arrays it was, that number."""
+    ``originals``: the call's own objects here (:func:`_objects`), which a result may name by number;
+    ``identities`` receives, for each part that says which of them it was, that number."""
     if not isinstance(text, str) or len(text) > MAX_BYTES * 4 // 3 + 4:
         raise NotData("not an encoded value, or too large")
     if text.startswith(JSON_PREFIX):
@@ -321,7 +322,7 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
 
     def value(n, depth=0):
         found = made_value(n, depth)
-        if identities is not None and isinstance(n, dict) and "array" in n and type(n.get("was")) is int:
+        if identities is not None and isinstance(n, dict) and type(n.get("was")) is int:
             identities[id(found)] = n["was"]
         return found
 
@@ -456,92 +457,64 @@ class ModuleState:
         self.module, self.state = module, state
 
 
-def write_back(original, changed, depth=0, moved: tuple | None = None) -> None:
-    """Change ``original`` in place where ``changed`` (its copy after the call) differs. ``moved``:
-    ``(identities, arrays)`` from :func:`decode`: which of the call's ``arrays`` (numbered before the call)
-    each array of ``changed`` was; an element of a list or dict that was none of them was replaced."""
+def write_back(original, changed, moved: tuple) -> None:
+    """Make the test's arguments ``original`` what the call left its copies ``changed``. ``moved``:
+    ``(identities, objects)``: the test's arrays, tensors, variables, lists, tuples and dicts of the call,
+    numbered before it (:func:`_objects`), and which of them each part of ``changed`` was (:func:`decode`)."""
+    _settled(changed, moved)
+
+
+def _settled(changed, moved: tuple, depth: int = 0):
+    """What the test holds where the call left ``changed``: the test's own object that it was, made what the
+    call left it (a list's items, a dict's keys and values, an array's values, a model's state, in place), or
+    a new one (``d["x"] = d["x"] / 255``: the test's old array stays as it was)."""
+    if isinstance(changed, ModuleState):
+        module = changed.module
+        if _is_test_instance(module):
+            _write_back_attributes({"": module}, changed.state)
+        else:
+            (_write_back_keras if _is_keras_layer(module) else _write_back_module)(module, changed.state)
+        return module
     if depth > MAX_DEPTH:
-        return
-    if isinstance(changed, ModuleState):
-        if changed.module is original:
-            if _is_test_instance(original):
-                _write_back_attributes({"": original}, changed.state)
-            else:
-                (_write_back_keras if _is_keras_layer(original) else _write_back_module)(original, changed.state)
-        return
-    if isinstance(original, list) and isinstance(changed, list):
-        if len(original) != len(changed):
-            original[:] = [_element(c, moved, depth) for c in changed]
-            return
-        for index, (o, c) in enumerate(zip(original, changed)):
-            _write_back_element(original, index, o, c, depth, moved)
-    elif isinstance(original, tuple) and isinstance(changed, tuple):
-        for o, c in zip(original, changed):
-            write_back(o, c, depth + 1, moved)
-    elif isinstance(original, dict) and isinstance(changed, dict):
-        for key in [k for k in original if k not in changed]:  # removed by the call
-            del original[key]
-        for key, c in changed.items():
-            if key in original:
-                _write_back_element(original, key, original[key], c, depth, moved)
-            else:  # added by the call
-                original[key] = _element(c, moved, depth)
-    else:
-        _write_back_array(original, changed)
-
-
-IMMUTABLE = (type(None), bool, int, float, complex, str, bytes)
-
-
-def _immutable(value) -> bool:
-    np = sys.modules.get("numpy")
-    return isinstance(value, IMMUTABLE) or (np is not None and isinstance(value, np.generic))
-
-
-def _was(changed, moved):
-    """The test's own array that ``changed`` was before the call, or None (a new one, or not an array)."""
-    if moved is None:
-        return None
-    identities, arrays = moved
-    k = identities.get(id(changed))
-    return arrays[k] if type(k) is int and 0 <= k < len(arrays) else None
-
-
-def _element(changed, moved, depth: int):
-    """What a list or dict holds after the call: the test's own array or model (given the values and state
-    the call left in it), or the new value."""
-    if isinstance(changed, ModuleState):
-        write_back(changed.module, changed, depth + 1)
-        return changed.module
-    mine = _was(changed, moved)
+        return changed
+    identities, objects = moved
+    number = identities.get(id(changed))
+    mine = objects[number] if type(number) is int and 0 <= number < len(objects) else None
+    if isinstance(changed, list):
+        items = [_settled(c, moved, depth + 1) for c in changed]
+        if isinstance(mine, list):
+            mine[:] = items
+            return mine
+        return items
+    if isinstance(changed, tuple):
+        items = tuple(_settled(c, moved, depth + 1) for c in changed)
+        if isinstance(mine, tuple) and len(mine) == len(items) and all(map(_same, mine, items)):
+            return mine
+        return items
+    if isinstance(changed, dict):
+        items = {key: _settled(c, moved, depth + 1) for key, c in changed.items()}
+        if isinstance(mine, dict):
+            mine.clear()
+            mine.update(items)
+            return mine
+        return items
     if mine is not None:
         _write_back_array(mine, changed)
         return mine
     return changed
 
 
-def _write_back_element(container, key, original, changed, depth: int, moved: tuple | None = None) -> None:
-    """An element of a list or dict the call changed: an array that was the test's own is changed in place
-    (and put back where the call put it); a number, string or None the call replaced, a tuple of another
-    length, or a new array (``d["x"] = d["x"] / 255``), is replaced here too; anything else is changed in
-    place (:func:`write_back`)."""
+def _same(mine, theirs) -> bool:
+    """The same object, or equal numbers or strings (a tuple's items after the call)."""
+    if mine is theirs:
+        return True
+    try:
+        return type(mine) is type(theirs) and _immutable(mine) and bool(mine == theirs)
+    except Exception:  # noqa: BLE001 - values that do not compare (structured numpy scalars)
+        return False
+
+
+def _immutable(value) -> bool:
     np = sys.modules.get("numpy")
-    array = _framework(changed) is not None or (np is not None and isinstance(changed, np.ndarray))
-    if isinstance(changed, ModuleState):
-        write_back(original, changed, depth + 1)
-    elif array and moved is not None:
-        found = _element(changed, moved, depth)
-        if found is not original:
-            container[key] = found
-    elif _immutable(original) or _immutable(changed):
-        kinds = isinstance(original, type(changed)) or isinstance(changed, type(original))
-        try:
-            differs = bool(original != changed)
-        except Exception:  # noqa: BLE001 - values that do not compare (structured numpy scalars)
-            differs = True
-        if not (_immutable(original) and _immutable(changed)) or not kinds or differs:
-            container[key] = changed
-    elif isinstance(original, tuple) and (not isinstance(changed, tuple) or len(original) != len(changed)):
-        container[key] = changed
-    else:
-        write_back(original, changed, depth + 1, moved)
+    return isinstance(value, (type(None), bool, int, float, complex, str, bytes)) or (
+        np is not None and isinstance(value, np.generic))

@@ -14,7 +14,7 @@ import traceback
 
 from course_utils.instructor.guard import CALL, META, MIME_CALL, request_mac
 from course_utils.instructor.judge.autograd import BACKWARD, _joined_to_kernel_graph, _tape_recording
-from course_utils.instructor.judge.base import KNOWN_ERRORS, MAX_BYTES, AnswerError, NotData, _arrays, _text
+from course_utils.instructor.judge.base import KNOWN_ERRORS, MAX_BYTES, AnswerError, NotData, _objects, _text
 from course_utils.instructor.judge.cells import imports_of, test_classes
 from course_utils.instructor.judge.codec import decode, encode, write_back
 from course_utils.instructor.judge.kernel import answer_call
@@ -241,12 +241,13 @@ def call_result(name: str, answer, args=(), kwargs=None, sent: list | None = Non
         ename, evalue = (list(answer["error"]) + ["", ""])[:2]
         known = KNOWN_ERRORS.get(str(ename))
         raise known(str(evalue)) if known else AnswerError(f"{ename}: {evalue}")
+    objects = _objects([list(args), dict(kwargs or {})])  # numbered as the kernel numbered its copies
     if "args" in answer:  # first: a result may name the parameters the call replaced (an optimizer over them)
-        arrays, identities = _arrays([list(args), dict(kwargs or {})]), {}
+        identities = {}
         changed = decode(answer["args"], modules=sent, states=True, identities=identities)
-        write_back([list(args), dict(kwargs or {})], changed, moved=(identities, arrays))
+        write_back([list(args), dict(kwargs or {})], changed, moved=(identities, objects))
     outputs: dict = {}
-    result = decode(answer.get("result"), modules=sent, graph=outputs, originals=_arrays([list(args), dict(kwargs or {})]))
+    result = decode(answer.get("result"), modules=sent, graph=outputs, originals=objects)
     for model in sent or ():  # models the answer made: their mirrors call the kernel through the same crossing
         if hasattr(model, "_kernel_model") and getattr(model, "_kernel_call", None) is None:
             object.__setattr__(model, "_kernel_call", again)

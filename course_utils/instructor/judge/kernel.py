@@ -6,7 +6,7 @@ import json
 import sys
 
 from course_utils.instructor.judge.autograd import BACKWARD, _backward_answer, _kept_graph, _recording
-from course_utils.instructor.judge.base import _KERNEL, _arrays, _error_name, _text
+from course_utils.instructor.judge.base import _KERNEL, _error_name, _objects, _text
 from course_utils.instructor.judge.codec import decode, encode
 from course_utils.instructor.judge.keras_models import _is_keras_layer, _keras_before
 from course_utils.instructor.judge.pickles import _made_classes
@@ -49,8 +49,8 @@ def _read_and_answer(user_ns: dict, request: str) -> dict:
 
 
 def _answer(function, name, args, kwargs, context, modules, before) -> dict:
-    arrays = _arrays([args, kwargs])  # kept (their ids stay theirs): which of them the arguments still hold after
-    was = {id(v): k for k, v in enumerate(arrays)}
+    objects = _objects([args, kwargs])  # kept (their ids stay theirs): which of them the call leaves or returns
+    was = {id(v): k for k, v in enumerate(objects)}
     try:
         with _entered(context), _recording(context, [args, kwargs]) as tape:
             result = _traced_call(function, args, kwargs, context)
@@ -64,8 +64,7 @@ def _answer(function, name, args, kwargs, context, modules, before) -> dict:
                                      f"{_text(error)}"]}
     try:
         marked, graph = _kept_graph(result, [args, kwargs], modules, tape)
-        same = {id(v): k for k, v in enumerate(_arrays([args, kwargs]))}  # an argument returned as it is
-        answer["result"] = encode(result, known=modules, graph=marked, same=same)
+        answer["result"] = encode(result, known=modules, graph=marked, same=was)  # an argument returned as it is
         if graph is not None:
             answer["graph"] = graph
     except Exception as error:  # noqa: BLE001 - NotData, or a value whose conversion fails
