@@ -231,6 +231,10 @@ def test_an_argument_returned_as_it_is_comes_back_as_the_tests_own_object():
             judge.decode(reply, originals=[a, b])
     with pytest.raises(judge.NotData, match="not given"):  # where no call's arrays are named (the kernel's side)
         judge.decode('json:{"same": 0}')
+    with pytest.raises(judge.NotData, match="not given before"):  # one array twice: the second names the first
+        judge.decode('json:{"list": [{"alias": 0}]}')
+    pair = judge.decode(judge.encode([a, a, b]))
+    assert pair[0] is pair[1] and pair[2] is not pair[0]
 
 
 def test_numbers_strings_and_keys_a_call_replaces_in_a_list_or_dict_are_replaced_for_the_test_too():
@@ -270,6 +274,13 @@ def new_inner(d):
 def to_list(lst):
     lst[0] = lst[0].tolist()
     return lst
+def add_both(x, y):
+    x += 1
+    y += 1
+    return x, y
+def bump_all(xs):
+    for x in xs:
+        x += 1
 """
 
 
@@ -295,6 +306,8 @@ def _shape_of(value, originals, depth=0):
     ("grow_inner", lambda: [[[np.ones(1)]]]),
     ("new_inner", lambda: [{"k": [np.ones(1), 2.0]}]),
     ("to_list", lambda: [[np.arange(3)]]),
+    ("add_both", lambda: [np.zeros(2)] * 2),  # one array passed twice
+    ("bump_all", lambda: [[np.zeros(1)] * 2 + [np.ones(1)]]),
 ])
 def test_the_tests_arguments_after_a_call_are_what_they_would_be_in_its_own_process(name, make):
     namespace = {}

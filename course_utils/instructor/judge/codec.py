@@ -67,9 +67,18 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
     arrays: list = []
     np = sys.modules.get("numpy")  # no numpy imported: no array to send (a framework-free lesson)
     torch = sys.modules.get("torch")
+    # id -> (number, the object: kept, so that its id is not reused by a temporary array) of the arrays,
+    # tensors and variables sent so far: one passed twice goes once, the second time by its number
+    sent_once: dict = {}
 
     def node(v, depth=0):
-        found = value_node(v, depth)
+        leaf = (np is not None and isinstance(v, np.ndarray)) or _framework(v) is not None
+        if leaf and id(v) in sent_once and not (same and id(v) in same):
+            found = {"alias": sent_once[id(v)][0]}
+        else:
+            found = value_node(v, depth)
+            if leaf and isinstance(found, dict) and "array" in found:
+                sent_once[id(v)] = (len(sent_once), v)
         if was and id(v) in was and isinstance(found, dict):
             found["was"] = was[id(v)]
         return found
@@ -318,10 +327,17 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
              graph: dict | None = None, originals: list | None = None, identities: dict | None = None):
     """The value a decoded structure describes, its arrays taken from ``arrays`` (each at most once).
     A Keras model's configuration is read only ``from_grader`` (by the kernel: the grader takes data only)."""
-    used, count = set(), [0]
+    used, count, given = set(), [0], []
 
     def value(n, depth=0):
-        found = made_value(n, depth)
+        if isinstance(n, dict) and "alias" in n:  # an array, tensor or variable given earlier in the value
+            if type(n["alias"]) is not int or not 0 <= n["alias"] < len(given):
+                raise NotData("a reference to an array not given before")
+            found = given[n["alias"]]
+        else:
+            found = made_value(n, depth)
+            if isinstance(n, dict) and "array" in n:
+                given.append(found)
         if identities is not None and isinstance(n, dict) and type(n.get("was")) is int:
             identities[id(found)] = n["was"]
         return found
