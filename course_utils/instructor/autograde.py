@@ -110,12 +110,14 @@ def grade_class(course: Path, lessons: list[str] | None = None, students: list[s
                     lesson, student, sandbox, outcome, notebooks, template, tries = running.pop(future)
                     code, seconds = future.result()
                     outcome.seconds = round(outcome.seconds + seconds, 2)
-                    if code is None:
+                    timed_out = code is None
+                    if timed_out:
                         code, outcome.reason = -1, f"grading took longer than {limits.task_timeout} s and was stopped"
-                    elif tries < TRIES and not sandbox_grades(sandbox, lesson, student, code)[0]:
+                    grades, log_text = sandbox_grades(sandbox, lesson, student, code)
+                    if not grades and not timed_out and tries < TRIES:
                         # a failure that is not the student's (a kernel that could not start on a loaded machine)
                         # should not cost a grade; one that is (a crash) fails again, and is then reported
-                        reason = failure_reason(sandbox_log(sandbox), code)
+                        reason = failure_reason(log_text, code)
                         try:
                             start(lesson, student, notebooks, template, outcome, tries + 1)
                         except Exception as error:  # noqa: BLE001 - no second sandbox (a full disk): report the first
@@ -127,7 +129,7 @@ def grade_class(course: Path, lessons: list[str] | None = None, students: list[s
                                 shutil.rmtree(sandbox, ignore_errors=True)
                             continue
                     timings.append(outcome.seconds)
-                    finish(course, db_url, lesson, student, sandbox, outcome, code, report, log)
+                    finish(course, db_url, lesson, student, sandbox, outcome, code, grades, log_text, report, log)
                     if not keep_sandboxes:
                         shutil.rmtree(sandbox, ignore_errors=True)
     finally:
@@ -178,14 +180,10 @@ def guard_flags(folder: Path, names) -> list[str]:
     return found
 
 
-def sandbox_log(sandbox: Path) -> str:
-    log = sandbox / "autograde.log"
-    return log.read_text(errors="replace") if log.exists() else ""
-
-
 def sandbox_grades(sandbox: Path, lesson: str, student: str, code: int) -> tuple[dict, str]:
     """(the grades nbgrader recorded in the sandbox, or {} when it did not grade every notebook; its log)."""
-    log_text = sandbox_log(sandbox)
+    log = sandbox / "autograde.log"
+    log_text = log.read_text(errors="replace") if log.exists() else ""
     if code != 0 or re.search(r"There was an error processing assignment|Failed to autograde|while processing", log_text):
         return {}, log_text
     return read_sandbox_grades(sandbox, lesson, student), log_text
@@ -201,9 +199,8 @@ def failure_reason(log_text: str, code: int) -> str:
 
 
 def finish(course: Path, db_url: str, lesson: str, student: str, sandbox: Path, outcome: Outcome, code: int,
-           report: Report, log) -> None:
-    """Move one finished sandbox's result into the class: gradebook, autograded/, report."""
-    grades, log_text = sandbox_grades(sandbox, lesson, student, code)
+           grades: dict, log_text: str, report: Report, log) -> None:
+    """Move one finished sandbox's result (:func:`sandbox_grades`) into the class: gradebook, autograded/, report."""
     if not grades:
         outcome.status = "failed"
         outcome.reason = outcome.reason or failure_reason(log_text, code)

@@ -108,29 +108,25 @@ def _write_back_array(original, changed) -> None:
             original.assign(after)
 
 
-def _leaves(value, keep, depth=0) -> list:
-    """The values in ``value`` (a call's arguments or result: tuples, lists and dicts of them) that ``keep``
-    selects, in one order on both sides."""
+def _walk(value, depth: int = 0):
+    """``value`` and, inside its tuples, lists and dicts, everything they hold: a container before what it
+    holds, in one order on both sides (a call's arguments, or its result)."""
     if depth > MAX_DEPTH:
-        return []
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in _leaves(v, keep, depth + 1)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _leaves(v, keep, depth + 1)]
-    return [value] if keep(value) else []
-
-
-def _objects(value, depth: int = 0, found: list | None = None) -> list:
-    """A call's own arrays, tensors, variables, lists, tuples and dicts (a container before what it holds),
-    in one order on both sides: what the call may change in place, or hand back."""
-    np = sys.modules.get("numpy")
-    found = [] if found is None else found
-    if depth > MAX_DEPTH:
-        return found
-    if isinstance(value, (list, tuple, dict)):
-        found.append(value)
+        return
+    yield value
+    if isinstance(value, (tuple, list, dict)):
         for v in (value.values() if isinstance(value, dict) else value):
-            _objects(v, depth + 1, found)
-    elif (np is not None and isinstance(value, np.ndarray)) or _framework(value) is not None:
-        found.append(value)
-    return found
+            yield from _walk(v, depth + 1)
+
+
+def _leaves(value, keep) -> list:
+    """What ``keep`` selects in ``value``, outside the containers themselves."""
+    return [v for v in _walk(value) if not isinstance(v, (tuple, list, dict)) and keep(v)]
+
+
+def _objects(value) -> list:
+    """A call's own arrays, tensors, variables, lists, tuples and dicts: what the call may change in place,
+    or hand back."""
+    np = sys.modules.get("numpy")
+    return [v for v in _walk(value) if isinstance(v, (tuple, list, dict)) or _framework(v) is not None
+            or (np is not None and isinstance(v, np.ndarray))]

@@ -131,10 +131,10 @@ def _write_back_keras(model, state) -> None:
 # -- compile settings: the answer's, described as data in the kernel, made again here from Keras' own classes ------
 COMPILE_PLAIN = ("loss_weights", "run_eagerly", "steps_per_execution", "jit_compile")
 # Keras' optimizers made from a kernel's settings (not Muon, whose layer patterns are regular expressions
-# it searches with, nor the wrappers of another optimizer); the largest number in a configuration
+# it searches with, nor the wrappers of another optimizer)
 OPTIMIZERS = {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl", "Lion", "Lamb",
               "Adafactor"}
-MAX_SETTING = 1_000  # MeanIoU(num_classes=n) keeps n * n numbers
+MAX_SETTING = 1_000  # the largest number in a configuration: MeanIoU(num_classes=n) keeps n * n numbers
 
 
 def _compile_settings(model) -> dict | None:
