@@ -185,7 +185,10 @@ def test_the_same_code_in_a_set_up_cell_is_not_refused(kernels):
 
 
 def test_an_answer_that_drops_the_tests_error_on_its_way_out_fails_the_test(kernels):
-    answer = ("def mean(xs):\n    sock = get_ipython().kernel.iopub_socket\n    real = type(sock).send_multipart\n"
+    # The zmq socket the kernel's IOPub thread sends with (``iopub_socket.send_multipart = f`` sets it there
+    # too, and an ``f`` that hands the parts back to ``iopub_socket`` schedules them again on that thread:
+    # a loop that can stall the kernel's output for good, so the executor, not the guard, fails the cell).
+    answer = ("def mean(xs):\n    sock = get_ipython().kernel.iopub_thread.socket\n    real = type(sock).send_multipart\n"
               "    def send(parts, *a, **k):\n        if not any(b'ename' in bytes(p) for p in parts):\n"
               "            return real(sock, parts, *a, **k)\n    sock.send_multipart = send\n    return 0.0")
     nb = run(notebook(answer))
