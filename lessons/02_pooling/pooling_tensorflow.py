@@ -374,7 +374,7 @@ class LpPool2D(keras.layers.Layer):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "lp_pool_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "lp_pool_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 x = tf.reshape(tf.constant([3.0, 4.0, 0.0, 0.0]), (1, 2, 2, 1))
 check_close(LpPool2D(2, 2)(x), np.array([5.0]).reshape(1, 1, 1, 1), name="LpPool2D(2, 2) of a window 3, 4, 0, 0")
 x = tf.reshape(tf.constant([0.3, 0.2, 0.1, 0.05]), (1, 2, 2, 1))

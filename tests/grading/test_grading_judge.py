@@ -20,6 +20,7 @@ from course_utils.instructor import judge
 from course_utils.instructor.execute import BoundedExecute
 from course_utils.instructor.guard import META, STUDENT, TEST, TRUSTED
 from course_utils.instructor.judge import autograd, grader, pickles, torch_models
+from course_utils.instructor.judge import base as judge_base
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "grading"
 SETUP = "import numpy as np\nfrom course_utils.checks import check_close\nfrom course_utils.guards import check_from_scratch"
@@ -592,7 +593,7 @@ def test_a_model_made_in_the_kernel_comes_as_a_mirror_and_the_grader_never_unpic
     namespace = {}
     exec(MODELS, namespace)
     made = call(namespace, "fresh")  # described as data and made here of torch.nn's classes (not unpickled)
-    assert type(made) is torch.nn.Linear and made._kernel_model in torch_models._KERNEL_MODELS
+    assert type(made) is torch.nn.Linear and made._kernel_model in judge_base._KERNEL_MODELS
     with pytest.raises(judge.NotData, match="pickle"):
         judge.decode(judge.encode([torch.nn.Linear(1, 1)], send=[]))
     with pytest.raises(judge.NotData, match="did not send"):
@@ -1080,6 +1081,76 @@ def test_gradients_reach_the_tests_tape_through_the_kernels_tape():
     with tf.GradientTape() as tape:
         tape.watch(x)
         assert tape.gradient(tf.reduce_sum(out), x) is None
+
+
+def test_a_gradient_reaches_a_tensorflow_variable_the_test_passes():
+    pytest.importorskip("keras")
+    import tensorflow as tf
+    namespace = {}
+    exec("import tensorflow as tf\ndef cube(v):\n    return v ** 3\n", namespace)
+    variable = tf.Variable([1.0, 2.0])
+    with tf.GradientTape() as tape:
+        out = judge.call_without_kernel(namespace, "cube", (variable,), {}, imports="import tensorflow as tf")
+        total = tf.reduce_sum(out)
+    assert np.allclose(tape.gradient(total, variable), [3.0, 12.0])  # was None: a variable was no input of the graph
+
+
+KERAS_LAYER = """import tensorflow as tf
+import keras
+class Cube(keras.layers.Layer):
+    def __init__(self, k=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.k = k
+    def call(self, x):
+        return self.k * x ** 3
+class Weighted(keras.layers.Layer):
+    def build(self, shape):
+        self.w = self.add_weight(shape=(shape[-1],), initializer="ones")
+    def call(self, x):
+        return x * self.w
+def made_weighted():
+    layer = Weighted()
+    layer.build((None, 2))
+    return layer
+"""
+
+
+def test_a_keras_layer_of_the_answers_class_stands_in_here_and_runs_in_the_kernel():
+    keras = pytest.importorskip("keras")
+    import functools
+
+    import tensorflow as tf
+    namespace = {}
+    exec(KERAS_LAYER, namespace)
+    imports = "import tensorflow as tf\nimport keras"
+    call = functools.partial(judge.call_without_kernel, namespace, imports=imports)
+    made = []
+    with judge.grading():
+        layer = judge.Remote("Cube", call)(2.0, dtype="float64")
+        made.append(layer)
+        assert isinstance(layer, keras.layers.Layer) and "Cube" in repr(layer) and not layer.weights
+        x = tf.Variable([[1.0, 2.0]], dtype=tf.float64)
+        with tf.GradientTape() as tape:
+            y = layer(x)  # Keras' __call__ here, the layer's call in the kernel
+            total = tf.reduce_sum(y)
+        assert y.dtype == tf.float64 and np.allclose(y, [[2.0, 16.0]])  # the kernel's layer, its dtype and k
+        assert np.allclose(tape.gradient(total, x), [[6.0, 24.0]])
+        x32 = tf.constant([[1.0, -1.0]])
+        with tf.GradientTape() as tape:
+            tape.watch(x32)
+            total = tf.reduce_sum(judge.Remote("Cube", call)()(x32))
+        assert np.allclose(tape.gradient(total, x32), [[3.0, 3.0]])
+        with pytest.raises(judge.AnswerError, match="with weights"):  # its weights would stay in the kernel
+            judge.Remote("made_weighted", call)()
+        with pytest.raises(TypeError, match="made weights when called"):  # made when the kernel builds it
+            judge.Remote("Weighted", call)()(x32)
+    layer = made[0]
+    with pytest.raises(RuntimeError, match="no connection"):
+        keras_models = sys.modules["course_utils.instructor.judge.keras_models"]
+        keras_models._keras_mirror({"number": 1, "dtype": "float32"})(x32)
+    for description in ({"number": "1", "dtype": "float32"}, {"number": 1, "dtype": "os.system"}, []):
+        with pytest.raises(judge.NotData, match="malformed"):
+            keras_models._keras_mirror(description)
 
 
 def test_a_kernels_graph_or_model_description_beyond_what_the_call_has_is_refused():

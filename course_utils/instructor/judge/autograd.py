@@ -5,7 +5,17 @@ import contextlib
 import functools
 import sys
 
-from course_utils.instructor.judge.base import _NUMBERS, MAX_DEPTH, AnswerError, NotData, _error_name, _framework, _leaves, _text
+from course_utils.instructor.judge.base import (
+    _KERNEL_MODELS,
+    _NUMBERS,
+    MAX_DEPTH,
+    AnswerError,
+    NotData,
+    _error_name,
+    _framework,
+    _leaves,
+    _text,
+)
 from course_utils.instructor.judge.codec import encode
 from course_utils.instructor.judge.keras_models import _is_keras_layer
 
@@ -28,7 +38,7 @@ def _recording(context, args):
         return
     tape = sys.modules["tensorflow"].GradientTape(persistent=True)
     with tape:
-        for tensor in _tf_grad_tensors(args):
+        for tensor in _tf_grad_inputs(args):
             tape.watch(tensor)
         yield tape
 
@@ -50,6 +60,13 @@ def _tf_grad_tensors(value) -> list:
     return _leaves(value, lambda v: _framework(v) == "tf" and not hasattr(v, "assign") and v.dtype.is_floating)
 
 
+def _tf_grad_inputs(value) -> list:
+    """What a call's TensorFlow gradients may flow to: its float tensors and trainable float variables
+    (``LpPool2D(2, 2)(tf.Variable(x))``; a variable crosses as a variable, which the kernel's tape watches)."""
+    return _leaves(value, lambda v: _framework(v) == "tf" and v.dtype.is_floating
+                   and (not hasattr(v, "assign") or getattr(v, "trainable", False) is True))
+
+
 def _kept_graph(result, args, modules: list, tape=None) -> tuple[dict, dict] | tuple[None, None]:
     """The kernel's side, after a call: keep the graph from the call's differentiable inputs (its arguments,
     the parameters of the models the grader sent) to the result's tensors that depend on them (PyTorch's
@@ -58,9 +75,10 @@ def _kept_graph(result, args, modules: list, tape=None) -> tuple[dict, dict] | t
     torch = sys.modules.get("torch")
     if tape is not None:
         outputs = _tf_grad_tensors(result)
-        inputs = [(t, {"arg": k}) for k, t in enumerate(_tf_grad_tensors(args))]
+        inputs = [(t, {"arg": k}) for k, t in enumerate(_tf_grad_inputs(args))]
+        kept = {id(m) for m in _KERNEL_MODELS.values()}  # a layer the kernel keeps: its weights are not the grader's
         inputs += [(w, {"module": i, "weight": j}) for i, m in enumerate(modules) if _is_keras_layer(m)
-                   for j, w in enumerate(m.trainable_weights)]
+                   and id(m) not in kept for j, w in enumerate(m.trainable_weights)]
     elif torch is None or not torch.is_grad_enabled():
         return None, None
     else:
@@ -104,7 +122,7 @@ def _joined_to_kernel_graph(result, outputs: dict, graph: dict, args, sent, agai
     TensorFlow's through ``tf.custom_gradient`` (:func:`_joined_tf`)."""
     numbered = [outputs[k] for k in sorted(outputs)]
     tf_graph = _framework(numbered[0]) == "tf" if numbered else False
-    mine = _tf_grad_tensors(args) if tf_graph else _grad_tensors(args)
+    mine = _tf_grad_inputs(args) if tf_graph else _grad_tensors(args)
     refs = graph.get("inputs") if isinstance(graph.get("inputs"), list) else []
     weights = sum(len(m.trainable_weights) if _is_keras_layer(m) else len(list(m.parameters()))
                   for m in sent or () if _is_keras_layer(m) or hasattr(m, "parameters"))
@@ -164,7 +182,7 @@ def _joined_tf(backward, inputs: list, outputs: list) -> list:
     variables = [x for x in inputs if hasattr(x, "assign")]
 
     def split(found, used):
-        by_variable = {id(getattr(v, "value", v)): g for v, g in zip(variables, found[len(tensors):])}
+        by_variable = {id(_tf_variable(v)): g for v, g in zip(variables, found[len(tensors):])}
         return found[:len(tensors)], [by_variable.get(id(v)) for v in used or ()]
 
     def ordered(found):  # the kernel answers in the order of ``inputs``; here tensors first, then variables
@@ -189,6 +207,12 @@ def _joined_tf(backward, inputs: list, outputs: list) -> list:
         return copies, gradient
 
     return joined(*tensors)
+
+
+def _tf_variable(variable):
+    """TensorFlow's variable that a tape names: a Keras variable's ``value`` (a property), a tf.Variable itself."""
+    inner = getattr(variable, "value", None)
+    return variable if inner is None or callable(inner) else inner
 
 
 @functools.cache

@@ -83,6 +83,26 @@ def _text(error) -> str:
 
 
 _NUMBERS = itertools.count(1)  # the kernel's: the numbers of the models and graphs it keeps (one sequence)
+FORWARD = "<forward>"    # the request that runs a kept model (a layer of it) on the test's inputs
+KEPT_MODELS = 64         # the kernel keeps this many models its answers made
+_KERNEL_MODELS: dict = {}  # the kernel's: number -> model
+
+
+def _keep(model) -> int:
+    """The kernel's side: keep a model an answer made (the last :data:`KEPT_MODELS`); its number."""
+    number = next(_NUMBERS)
+    _KERNEL_MODELS[number] = model
+    while len(_KERNEL_MODELS) > KEPT_MODELS:
+        _KERNEL_MODELS.pop(next(iter(_KERNEL_MODELS)))
+    return number
+
+
+def _kept(number):
+    """The kernel's side: the model kept under ``number`` (:func:`_keep`)."""
+    model = _KERNEL_MODELS.get(number) if type(number) is int else None
+    if model is None:
+        raise NotData(f"a model your kernel no longer keeps (it keeps the last {KEPT_MODELS} made)")
+    return model
 
 
 def _write_back_array(original, changed) -> None:

@@ -31,8 +31,10 @@ from course_utils.instructor.judge.keras_models import (
     _is_keras_layer,
     _keras_layers,
     _keras_made,
+    _keras_mirror,
     _keras_spec,
     _keras_state,
+    _made_keras_description,
     _write_back_keras,
 )
 from course_utils.instructor.judge.pickles import _is_test_instance, _pickled, _test_instance, _unpickled
@@ -153,7 +155,8 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
                     return {"module": index}
             if isinstance(getattr(v, "_kernel_model", None), int) and getattr(v, "_kernel_root", None) is v:
                 send.append(v)  # a model the kernel made (a mirror): its number there and the state the test gave it
-                return {"module": len(send) - 1, "kernel": v._kernel_model, "state": node(_mirror_state(v), depth + 1)}
+                state = {} if keras else _mirror_state(v)  # (a Keras stand-in has no weights or modes)
+                return {"module": len(send) - 1, "kernel": v._kernel_model, "state": node(state, depth + 1)}
             if _is_test_instance(v):
                 send.append(v)  # a plain object of the test's class (a callable standing in for a model): its attributes
                 return {"module": len(send) - 1, "instance": type(v).__qualname__, "state": node(vars(v), depth + 1)}
@@ -171,7 +174,7 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
             return {"module": len(send) - 1}
         for index, sent in enumerate(known or ()):
             if sent is v:
-                if before is None or index >= len(before):
+                if before is None or index >= len(before) or before[index] is False:  # (False: a kept Keras layer)
                     return {"module": index}
                 if before[index] is None:  # a test's plain object: its plain attributes (a count of its calls)
                     return {"module": index, "state": node({"attributes": {"": _plain_attributes(v)}}, depth + 1)}
@@ -191,6 +194,11 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
         if known is not None and torch is not None and isinstance(v, torch.nn.Module):
             known.append(v)  # a model the answer made: kept in the kernel, described to the grader (a mirror)
             return {"module": len(known) - 1, "made": node(_made_description(v), depth + 1)}
+        if known is not None and keras and not type(v).__module__.startswith("keras.") \
+                and not any(_is_keras_layer(m) and v in _keras_layers(m) for m in known):
+            description = _made_keras_description(v)  # a layer of the answer's own class: kept, a stand-in there
+            known.append(v)
+            return {"module": len(known) - 1, "made_keras": node(description, depth + 1)}
         raise NotData(f"a model made in your kernel ({type(v).__qualname__}): the test passes the model it checks, "
                       "return that one (or data)")
 
@@ -404,17 +412,18 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
         if "module" in n:
             index = n["module"]
             if type(index) is not int or modules is None or not 0 <= index <= len(modules) \
-                    or (index == len(modules) and "made" not in n):
+                    or (index == len(modules) and "made" not in n and "made_keras" not in n):
                 raise NotData("a model the grader did not send")
             if "kernel" in n:
                 if not from_grader:
                     raise NotData("a kernel's model, where the grader takes data only")
                 modules[index] = _kernel_model(n["kernel"], value(n.get("state"), depth + 1))
                 return modules[index]
-            if "made" in n:
+            if "made" in n or "made_keras" in n:
                 if from_grader or index != len(modules):
                     raise NotData("a model described out of turn")
-                modules.append(_mirror(value(n["made"], depth + 1)))
+                modules.append(_mirror(value(n["made"], depth + 1)) if "made" in n
+                               else _keras_mirror(value(n["made_keras"], depth + 1)))
                 return modules[index]
             if "instance" in n:
                 if not from_grader:

@@ -209,7 +209,7 @@ class KernelLink:
                                   "mac": request_mac(self.key, msg_id, CALL, self.cell)}}
         self.session.send(self.shell, msg)
         answer = self._exchange(msg_id, min(self.deadline, time.monotonic() + self.timeout))
-        return call_result(name, answer, args, kwargs, sent, again=self.call)
+        return call_result(name, answer, args, kwargs, sent, again=functools.partial(self.call, imports=imports))
 
 
 def call_request(name: str, args, kwargs, sent: list | None = None, classes: dict | None = None, imports: str = "",
@@ -268,7 +268,8 @@ def call_without_kernel(namespace: dict, name: str, args, kwargs, classes: dict 
     with _generators_kept():
         worker.start()
         worker.join()
-    return call_result(name, answer, args, kwargs, sent, again=functools.partial(call_without_kernel, namespace))
+    return call_result(name, answer, args, kwargs, sent, again=functools.partial(call_without_kernel, namespace,
+                                                                                imports=imports))
 
 
 @contextlib.contextmanager

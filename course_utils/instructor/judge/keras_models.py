@@ -1,11 +1,13 @@
-"""Keras models a test passes: their configuration and weights to the kernel, their state back as data."""
+"""Keras models a test passes: their configuration and weights to the kernel, their state back as data; a layer
+of the answer's own class that the answer made: kept in the kernel, a stand-in here whose call runs there."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sys
 
-from course_utils.instructor.judge.base import _KERNEL, AnswerError, NotData, _text
+from course_utils.instructor.judge.base import _KERNEL, FORWARD, AnswerError, NotData, _keep, _text
 
 
 def _is_keras_layer(value) -> bool:
@@ -126,6 +128,54 @@ def _write_back_keras(model, state) -> None:
             model.compile(**compiled)
         except Exception as error:  # noqa: BLE001 - settings Keras' own resolution refuses (an unknown name)
             raise AnswerError(f"the model could not be compiled again with the answer's settings: {_text(error)}") from None
+
+
+# -- a layer the answer made (``LpPool2D(2, 2)``): kept in the kernel, called from here -----------------------------
+# Keras' dtype policies a stand-in may take (its inputs are cast to the policy's compute dtype, as the kernel's are)
+DTYPE_POLICIES = {"float16", "float32", "float64", "bfloat16", "mixed_float16", "mixed_bfloat16"}
+
+
+def _made_keras_description(layer) -> dict:
+    """The kernel's side: a Keras layer the answer made, kept under a number, described by its class's name and
+    dtype policy. Its weights stay in the kernel: a layer that has weights does not cross (a model the answer
+    builds is checked in the kernel, by a test that is not judged)."""
+    if layer.weights:
+        raise NotData(f"a Keras layer with weights made in your kernel ({type(layer).__qualname__}): the grader "
+                      "takes layers without weights only")
+    return {"number": _keep(layer), "class": type(layer).__qualname__[:200], "dtype": str(layer.dtype_policy.name)}
+
+
+def _keras_mirror(description):
+    """The grader's side: a :func:`_kernel_layer_class` standing in for the layer the kernel describes."""
+    if not isinstance(description, dict) or type(description.get("number")) is not int \
+            or description.get("dtype") not in DTYPE_POLICIES:
+        raise NotData("a malformed Keras layer from the student's kernel")
+    layer = _kernel_layer_class()(dtype=description["dtype"])
+    for key, value in (("_kernel_model", description["number"]), ("_kernel_root", layer),
+                       ("kernel_class", str(description.get("class", "?"))[:200])):
+        object.__setattr__(layer, key, value)  # not Keras' tracking: plain attributes of the stand-in
+    return layer
+
+
+@functools.cache
+def _kernel_layer_class():
+    import keras
+
+    class KernelLayer(keras.layers.Layer):
+        """The grader's stand-in for a Keras layer of the answer's own class, without weights: Keras' ``__call__``
+        here (inputs cast to the layer's dtype), ``call`` in the student's kernel, its gradients from there."""
+
+        def call(self, *args, **kwargs):
+            call = getattr(self, "_kernel_call", None)
+            if call is None:
+                raise RuntimeError("this layer was made in the student's kernel and has no connection to it now")
+            return call(FORWARD, (self, "", list(args), dict(kwargs)), {})
+
+        def __repr__(self) -> str:
+            return f"<the student's {self.__dict__.get('kernel_class', '?')}>"
+
+    KernelLayer.__module__ = __name__
+    return KernelLayer
 
 
 # -- compile settings: the answer's, described as data in the kernel, made again here from Keras' own classes ------

@@ -6,11 +6,11 @@ import json
 import sys
 
 from course_utils.instructor.judge.autograd import BACKWARD, _backward_answer, _kept_graph, _recording
-from course_utils.instructor.judge.base import _KERNEL, _error_name, _objects, _text
+from course_utils.instructor.judge.base import _KERNEL, _KERNEL_MODELS, FORWARD, _error_name, _objects, _text
 from course_utils.instructor.judge.codec import decode, encode
 from course_utils.instructor.judge.keras_models import _is_keras_layer, _keras_before
 from course_utils.instructor.judge.pickles import _made_classes
-from course_utils.instructor.judge.torch_models import FORWARD, _forward_in_kernel
+from course_utils.instructor.judge.torch_models import _forward_in_kernel
 
 
 def answer_call(user_ns: dict, request: str, arm=lambda on: None) -> dict:
@@ -38,8 +38,10 @@ def _read_and_answer(user_ns: dict, request: str) -> dict:
             _KERNEL.classes = {}
     except Exception as error:  # noqa: BLE001 - a malformed request: say so
         return {"error": ["NotData", f"the grader's request could not be read: {error}"[:2000]]}
-    before = [_keras_before(m) if _is_keras_layer(m) else dict(m.named_parameters()) if hasattr(m, "named_parameters")
-              else None for m in modules]
+    kept = {id(m) for m in _KERNEL_MODELS.values()}
+    # what the models were before the call (False: a Keras layer the kernel keeps, whose stand-in has no state)
+    before = [(False if id(m) in kept else _keras_before(m)) if _is_keras_layer(m) else dict(m.named_parameters())
+              if hasattr(m, "named_parameters") else None for m in modules]
     if name == BACKWARD:
         return _backward_answer(args)
     function = _forward_in_kernel if name == FORWARD else user_ns.get(name)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 
 from course_utils.instructor.judge.base import (
-    _NUMBERS,
+    FORWARD,
     MAX_DEPTH,
     AnswerError,
     NotData,
     _is_plain,
+    _keep,
+    _kept,
     _plain_attributes,
     _text,
     _write_back_array,
@@ -69,9 +71,6 @@ def _module_state(module, before: dict) -> dict:
             "attributes": {name: _plain_attributes(m) for name, m in module.named_modules()}}
 
 
-FORWARD = "<forward>"    # the request that runs a kept model (a layer of it) on the test's inputs
-KEPT_MODELS = 64         # the kernel keeps this many models its answers made
-_KERNEL_MODELS: dict = {}  # the kernel's: number -> model
 
 
 def _made_description(model) -> dict:
@@ -80,10 +79,7 @@ def _made_description(model) -> dict:
     and mode; its parameters (with ``requires_grad``) and buffers, and the slots left empty (``bias=False``)."""
     import torch
 
-    number = next(_NUMBERS)
-    _KERNEL_MODELS[number] = model
-    while len(_KERNEL_MODELS) > KEPT_MODELS:
-        _KERNEL_MODELS.pop(next(iter(_KERNEL_MODELS)))
+    number = _keep(model)
     entries = []
     for path, m in model.named_modules():
         cls = type(m)
@@ -191,11 +187,11 @@ def _mirror_state(root) -> dict:
 
 def _kernel_model(number, state):
     """The kernel's side: the kept model, made what the test's mirror of it is (modes, parameters, buffers)."""
+    model = _kept(number)
+    if not hasattr(model, "named_modules"):  # a Keras layer (:func:`.keras_models._kernel_layer_class`): no state
+        return model  # (and no import of torch in a TensorFlow kernel)
     import torch
 
-    model = _KERNEL_MODELS.get(number) if type(number) is int else None
-    if model is None:
-        raise NotData(f"a model your kernel no longer keeps (it keeps the last {KEPT_MODELS} made)")
     modules, parameters, buffers = dict(model.named_modules()), dict(model.named_parameters()), dict(model.named_buffers())
     for path, flag in (state.get("training") or {}).items():
         if path in modules and isinstance(flag, bool):
@@ -239,8 +235,15 @@ def _mirror_forward(module, *args, **kwargs):
 
 
 def _forward_in_kernel(model, path, args, kwargs):
-    """The kernel's side of a mirror's call: the kept model's layer ``path`` on the test's inputs."""
-    return model.get_submodule(str(path))(*args, **kwargs)
+    """The kernel's side of a mirror's call: the kept model's layer ``path`` on the test's inputs (a kept
+    Keras layer itself)."""
+    if hasattr(model, "get_submodule"):
+        return model.get_submodule(str(path))(*args, **kwargs)
+    result = model(*args, **kwargs)
+    if model.weights:  # its stand-in has none (:func:`.keras_models._made_keras_description`)
+        raise NotData(f"a Keras layer made in your kernel that made weights when called ({type(model).__qualname__}): "
+                      "the grader takes layers without weights only")
+    return result
 
 
 @functools.cache
