@@ -124,7 +124,8 @@ def test_an_answer_that_never_returns_fails_in_time_and_the_kernel_goes_on(kerne
 
 
 @pytest.mark.parametrize("value", [
-    np.arange(6, dtype=np.float32).reshape(2, 3), np.array(2.5), np.int64(3), np.float16(1.5), 3, 2.5, -0.0,
+    np.arange(6, dtype=np.float32).reshape(2, 3), np.array(2.5), np.int64(3), np.float16(1.5), np.float64(0.1),
+    [np.float64(2.5), np.bool_(True)], 3, 2.5, -0.0,
     float("inf"), True, None, "text", 1 + 2j, (1, (2.0, "a")), [np.zeros(0), [None]],
     {"a": 1, 2: np.ones((1, 1), dtype=bool)}, np.dtype("int8"),
     np.arange(3 * judge.INLINE_BYTES // 8, dtype=np.float64).reshape(3, -1), np.array(["a", "bc"])])  # .npz, not inline

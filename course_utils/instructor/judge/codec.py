@@ -92,15 +92,15 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
             return v
         if same and id(v) in same:
             return {"same": same[id(v)]}
+        if np is not None and isinstance(v, np.generic):  # first: np.float64 is a float too, and stays np.float64
+            arrays.append(np.asarray(v))
+            return {"array": len(arrays) - 1, "kind": "numpy scalar"}
         if isinstance(v, int):  # an int subclass (IntEnum): its value
             return int(v)
         if isinstance(v, float):
             return float(v)
         if isinstance(v, complex):
             return {"complex": [v.real, v.imag]}
-        if np is not None and isinstance(v, np.generic):
-            arrays.append(np.asarray(v))
-            return {"array": len(arrays) - 1, "kind": "numpy scalar"}
         if np is not None and isinstance(v, np.ndarray):
             if v.dtype.hasobject:
                 raise NotData("a numpy array of Python objects")
