@@ -1085,15 +1085,62 @@ def test_gradients_reach_the_tests_tape_through_the_kernels_tape():
 
 
 def test_a_gradient_reaches_a_tensorflow_variable_the_test_passes():
-    pytest.importorskip("keras")
+    keras = pytest.importorskip("keras")
     import tensorflow as tf
     namespace = {}
     exec("import tensorflow as tf\ndef cube(v):\n    return v ** 3\n", namespace)
-    variable = tf.Variable([1.0, 2.0])
+    for variable in (tf.Variable([1.0, 2.0]), tf.Variable([1.0, 2.0], trainable=False), keras.Variable([1.0, 2.0])):
+        with tf.GradientTape() as tape:
+            if not variable.trainable:
+                tape.watch(variable)
+            out = judge.call_without_kernel(namespace, "cube", (variable,), {}, imports="import tensorflow as tf")
+            total = tf.reduce_sum(out)
+        assert np.allclose(tape.gradient(total, variable), [3.0, 12.0])  # was None: a variable was no input
+
+
+def test_a_tensor_given_twice_gets_its_gradient_once():
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec("def mul(a, b):\n    return a * b\ndef pair(a):\n    y = a * 3\n    return y, y\n", namespace)
+    t = torch.tensor([1.0, 2.0], requires_grad=True)
+    call(namespace, "mul", t, t).sum().backward()
+    assert t.grad.tolist() == [2.0, 4.0]  # d(t * t)/dt = 2t (was 4t: the same tensor counted as two inputs)
+    t.grad = None
+    first, second = call(namespace, "pair", t)
+    assert first is second
+    (first.sum() + second.sum()).backward()
+    assert t.grad.tolist() == [6.0, 6.0]
+    pytest.importorskip("keras")
+    import tensorflow as tf
+    x = tf.constant([1.0, 2.0])
     with tf.GradientTape() as tape:
-        out = judge.call_without_kernel(namespace, "cube", (variable,), {}, imports="import tensorflow as tf")
-        total = tf.reduce_sum(out)
-    assert np.allclose(tape.gradient(total, variable), [3.0, 12.0])  # was None: a variable was no input of the graph
+        tape.watch(x)
+        out = judge.call_without_kernel(namespace, "mul", (x, x), {}, imports="import tensorflow as tf")
+    assert tape.gradient(out, x).numpy().tolist() == [2.0, 4.0]
+
+
+def test_gradients_from_the_kernel_of_another_shape_or_kind_are_refused():
+    pytest.importorskip("keras")
+    import tensorflow as tf
+    namespace = {}
+    exec("import tensorflow as tf\ndef double(x):\n    return x * 2\n", namespace)
+    x = tf.constant([1.0, 2.0])
+    real = judge.call_without_kernel
+    for wrong in ([tf.ones(5)], [tf.constant([1, 2])], ["text"], [1.0, 2.0]):
+        def forged(ns, name, args, kwargs, wrong=wrong, **rest):  # the kernel's answer to the backward request
+            return wrong if name == autograd.BACKWARD else real(ns, name, args, kwargs, **rest)
+
+        answer = json.loads(grader.call_request("double", (x,), {}, imports="import tensorflow as tf"))
+        assert answer["context"].get("tape") is not True  # (no tape yet)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            request = grader.call_request("double", (x,), {}, [], imports="import tensorflow as tf")
+            reply = {}
+            reply.update(judge.answer_call(namespace, request))
+            out = judge.call_result("double", reply, (x,), {}, [], again=lambda n, a, k, f=forged: f(namespace, n, a, k))
+            total = tf.reduce_sum(out)
+        with pytest.raises(judge.AnswerError, match="malformed gradients"):
+            tape.gradient(total, x)
 
 
 KERAS_LAYER = """import tensorflow as tf
@@ -1107,12 +1154,14 @@ class Cube(keras.layers.Layer):
 class Weighted(keras.layers.Layer):
     def build(self, shape):
         self.w = self.add_weight(shape=(shape[-1],), initializer="ones")
-    def call(self, x):
-        return x * self.w
+    def call(self, x, training=False):
+        return x * self.w * (2.0 if training else 1.0)
 def made_weighted():
     layer = Weighted()
     layer.build((None, 2))
     return layer
+def made_dense():
+    return keras.layers.Dense(1)
 """
 
 
@@ -1141,10 +1190,11 @@ def test_a_keras_layer_of_the_answers_class_stands_in_here_and_runs_in_the_kerne
             tape.watch(x32)
             total = tf.reduce_sum(judge.Remote("Cube", call)()(x32))
         assert np.allclose(tape.gradient(total, x32), [[3.0, 3.0]])
-        with pytest.raises(judge.AnswerError, match="with weights"):  # its weights would stay in the kernel
-            judge.Remote("made_weighted", call)()
-        with pytest.raises(TypeError, match="made weights when called"):  # made when the kernel builds it
-            judge.Remote("Weighted", call)()(x32)
+        weighted = judge.Remote("made_weighted", call)()  # its weights stay in the kernel, and are used there
+        assert not weighted.weights and np.allclose(weighted(x32), [[1.0, -1.0]])
+        assert np.allclose(weighted(x32, training=True), [[2.0, -2.0]])  # training= reaches the kernel's call
+        with pytest.raises(judge.AnswerError, match="made in your kernel"):  # Keras' own class: not a stand-in
+            judge.Remote("made_dense", call)()
     layer = made[0]
     with pytest.raises(RuntimeError, match="no connection"):
         keras_models = sys.modules["course_utils.instructor.judge.keras_models"]
@@ -1152,6 +1202,12 @@ def test_a_keras_layer_of_the_answers_class_stands_in_here_and_runs_in_the_kerne
     for description in ({"number": "1", "dtype": "float32"}, {"number": 1, "dtype": "os.system"}, []):
         with pytest.raises(judge.NotData, match="malformed"):
             keras_models._keras_mirror(description)
+    made = {"module": 0, "made_keras": {"dict": [["number", 1], ["dtype", "float32"]]}}
+    many = "json:" + json.dumps({"list": [{**made, "module": k} for k in range(judge_base.KEPT_MODELS + 1)]})
+    with pytest.raises(judge.NotData, match="out of turn"):  # more than the kernel keeps: refused, not built
+        judge.decode(many, modules=[])
+    with pytest.raises(judge.NotData, match="expects none"):  # in what the call did to its arguments
+        judge.decode("json:" + json.dumps(made), modules=[], states=True)
 
 
 def test_a_kernels_graph_or_model_description_beyond_what_the_call_has_is_refused():

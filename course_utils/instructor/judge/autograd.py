@@ -39,7 +39,7 @@ def _recording(context, args):
     tape = sys.modules["tensorflow"].GradientTape(persistent=True)
     with tape:
         for tensor in _tf_grad_inputs(args):
-            tape.watch(tensor)
+            tape.watch(_tf_variable(tensor))  # (a Keras variable: TensorFlow's inside it)
         yield tape
 
 
@@ -61,10 +61,11 @@ def _tf_grad_tensors(value) -> list:
 
 
 def _tf_grad_inputs(value) -> list:
-    """What a call's TensorFlow gradients may flow to: its float tensors and trainable float variables
-    (``LpPool2D(2, 2)(tf.Variable(x))``; a variable crosses as a variable, which the kernel's tape watches)."""
-    return _leaves(value, lambda v: _framework(v) == "tf" and v.dtype.is_floating
-                   and (not hasattr(v, "assign") or getattr(v, "trainable", False) is True))
+    """What a call's TensorFlow gradients may flow to: its float tensors and float variables, trainable or not
+    (the kernel's copy of a variable is trainable: one rule on both sides), TensorFlow's or Keras' (whose
+    ``dtype`` is a string)."""
+    tf = sys.modules.get("tensorflow")
+    return [] if tf is None else _leaves(value, lambda v: _framework(v) == "tf" and tf.as_dtype(v.dtype).is_floating)
 
 
 def _kept_graph(result, args, modules: list, tape=None) -> tuple[dict, dict] | tuple[None, None]:
@@ -151,8 +152,11 @@ def _joined_to_kernel_graph(result, outputs: dict, graph: dict, args, sent, agai
 
     def backward(grads):
         found = again(BACKWARD, ([number, list(grads)],), {})
-        if not isinstance(found, list) or len(found) != len(inputs):
-            raise AnswerError("the student's kernel sent malformed gradients")
+        if not isinstance(found, list) or len(found) != len(inputs) or not all(
+                g is None or (_framework(g) == _framework(x) and tuple(g.shape) == tuple(x.shape) and _floating(g))
+                for g, x in zip(found, inputs)):
+            raise AnswerError("the student's kernel sent malformed gradients (not one float tensor of its input's "
+                              "shape for each input)")
         return found
 
     joined = _joined_tf(backward, inputs, numbered) if tf_graph else \
@@ -178,15 +182,18 @@ def _joined_to_kernel_graph(result, outputs: dict, graph: dict, args, sent, agai
 def _joined_tf(backward, inputs: list, outputs: list) -> list:
     """The kernel's outputs as one function of the test's tensors and variables, for the test's tape."""
     tf = sys.modules["tensorflow"]
-    tensors = [x for x in inputs if not hasattr(x, "assign")]
-    variables = [x for x in inputs if hasattr(x, "assign")]
+    # a variable that is not trainable is read first (the test's tape watches the read): tf.custom_gradient
+    # passes the trainable ones only
+    reads = [tf.convert_to_tensor(x) if hasattr(x, "assign") and not getattr(x, "trainable", True) else x for x in inputs]
+    tensors = [x for x in reads if not hasattr(x, "assign")]
+    variables = [x for x in reads if hasattr(x, "assign")]
 
     def split(found, used):
         by_variable = {id(_tf_variable(v)): g for v, g in zip(variables, found[len(tensors):])}
         return found[:len(tensors)], [by_variable.get(id(v)) for v in used or ()]
 
     def ordered(found):  # the kernel answers in the order of ``inputs``; here tensors first, then variables
-        position = {id(x): k for k, x in enumerate(inputs)}
+        position = {id(x): k for k, x in enumerate(reads)}
         return [found[position[id(x)]] for x in tensors + variables]
 
     @tf.custom_gradient
@@ -207,6 +214,13 @@ def _joined_tf(backward, inputs: list, outputs: list) -> list:
         return copies, gradient
 
     return joined(*tensors)
+
+
+def _floating(tensor) -> bool:
+    """A PyTorch or TensorFlow tensor of floats."""
+    if _framework(tensor) == "torch":
+        return tensor.is_floating_point()
+    return sys.modules["tensorflow"].as_dtype(tensor.dtype).is_floating
 
 
 def _tf_variable(variable):

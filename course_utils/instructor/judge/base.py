@@ -140,8 +140,14 @@ def _walk(value, depth: int = 0):
 
 
 def _leaves(value, keep) -> list:
-    """What ``keep`` selects in ``value``, outside the containers themselves."""
-    return [v for v in _walk(value) if not isinstance(v, (tuple, list, dict)) and keep(v)]
+    """What ``keep`` selects in ``value``, outside the containers themselves, each object once (a tensor given
+    twice is one input of a graph, as it is one object in the kernel)."""
+    found, seen = [], set()
+    for v in _walk(value):
+        if not isinstance(v, (tuple, list, dict)) and id(v) not in seen and keep(v):
+            seen.add(id(v))
+            found.append(v)
+    return found
 
 
 def _objects(value) -> list:

@@ -15,6 +15,7 @@ from course_utils.instructor.judge.base import (
     INLINE_PREFIX,
     INLINE_TEXT,
     JSON_PREFIX,
+    KEPT_MODELS,
     MAX_BYTES,
     MAX_DEPTH,
     MAX_NODES,
@@ -420,8 +421,10 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
                 modules[index] = _kernel_model(n["kernel"], value(n.get("state"), depth + 1))
                 return modules[index]
             if "made" in n or "made_keras" in n:
-                if from_grader or index != len(modules):
+                if from_grader or index != len(modules) or len(modules) >= KEPT_MODELS:  # (more than the kernel keeps)
                     raise NotData("a model described out of turn")
+                if "made_keras" in n and (states or "keras" not in sys.modules):  # a result of a Keras test's call only
+                    raise NotData("a Keras layer made in the kernel where the test expects none")
                 modules.append(_mirror(value(n["made"], depth + 1)) if "made" in n
                                else _keras_mirror(value(n["made_keras"], depth + 1)))
                 return modules[index]

@@ -136,12 +136,10 @@ DTYPE_POLICIES = {"float16", "float32", "float64", "bfloat16", "mixed_float16", 
 
 
 def _made_keras_description(layer) -> dict:
-    """The kernel's side: a Keras layer the answer made, kept under a number, described by its class's name and
-    dtype policy. Its weights stay in the kernel: a layer that has weights does not cross (a model the answer
-    builds is checked in the kernel, by a test that is not judged)."""
-    if layer.weights:
-        raise NotData(f"a Keras layer with weights made in your kernel ({type(layer).__qualname__}): the grader "
-                      "takes layers without weights only")
+    """The kernel's side: a Keras layer of the answer's own class that the answer made, kept under a number,
+    described by its class's name and dtype policy. Its weights, if it has any, stay in the kernel and are not
+    the stand-in's (no test that is judged looks at a made layer's weights: a model the answer builds is
+    checked in the kernel, by a test that is not judged)."""
     return {"number": _keep(layer), "class": type(layer).__qualname__[:200], "dtype": str(layer.dtype_policy.name)}
 
 
@@ -162,13 +160,15 @@ def _kernel_layer_class():
     import keras
 
     class KernelLayer(keras.layers.Layer):
-        """The grader's stand-in for a Keras layer of the answer's own class, without weights: Keras' ``__call__``
-        here (inputs cast to the layer's dtype), ``call`` in the student's kernel, its gradients from there."""
+        """The grader's stand-in for a Keras layer of the answer's own class: Keras' ``__call__`` here (inputs
+        cast to the layer's dtype), ``call`` in the student's kernel with its weights there, gradients from there."""
 
-        def call(self, *args, **kwargs):
+        def call(self, *args, training=None, **kwargs):  # (named, or Keras' __call__ would drop it)
             call = getattr(self, "_kernel_call", None)
             if call is None:
                 raise RuntimeError("this layer was made in the student's kernel and has no connection to it now")
+            if training is not None:
+                kwargs["training"] = training
             return call(FORWARD, (self, "", list(args), dict(kwargs)), {})
 
         def __repr__(self) -> str:
