@@ -80,7 +80,10 @@ def install(library_dirs) -> callable:
     """Add the hook; returns ``arm(on: bool)``, which switches it on for student and test cells."""
     from course_utils.instructor.judge.pickles import _ModelUnpickler
 
-    libraries = tuple(str(d).rstrip("/") + "/" for d in library_dirs)
+    # each folder as given and with its links resolved (a shared object's path is compared resolved: a venv
+    # reached through a link, such as a checkout's .venv, had torch's own libraries refused)
+    libraries = tuple(sorted({str(d).rstrip("/") + "/" for d in library_dirs}
+                             | {os.path.realpath(d).rstrip("/") + "/" for d in library_dirs}))
     armed, busy = [False], threading.local()
     judge_reader = _ModelUnpickler.find_class  # kept here: patching the class later changes nothing
     timeit_sources = _timeit_sources()

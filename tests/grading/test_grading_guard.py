@@ -8,11 +8,13 @@ receipt, so every test cell fails.
 """
 import json
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+import course_utils
 from course_utils.instructor.execute import BoundedExecute
 from course_utils.instructor.guard import META, MIME, STUDENT, TEST, TRUSTED
 
@@ -175,6 +177,24 @@ def test_code_the_pre_check_cannot_read_is_refused_while_answers_run(kernels):
     assert not errors(allowed), allowed.outputs
     assert errors(nb.cells[-3]), "the wrong mean passed its test"
     assert not errors(nb.cells[-1])
+
+
+def test_a_kernel_whose_environment_is_reached_through_a_link_loads_its_libraries(kernels, tmp_path):
+    """A venv reached through a symbolic link (a checkout's ``.venv``): torch's shared objects, found by their
+    resolved paths, are still the installed libraries."""
+    pytest.importorskip("torch")
+    link = tmp_path / "linked-env"
+    link.symlink_to(Path(sys.prefix).resolve())
+    python = link / "bin" / Path(sys.executable).name
+    folder = kernels / "kernels" / "linked"
+    folder.mkdir(parents=True)
+    (folder / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-P", "-m", "course_utils.instructor.guard", "-f", "{connection_file}"],
+        "display_name": "linked", "language": "python",  # (the course's folder only: torch from the linked venv)
+        "env": {"PYTHONPATH": str(Path(course_utils.__file__).resolve().parent.parent)}}))
+    nb = notebook("import torch\ndef mean(xs):\n    return float(torch.tensor(xs, dtype=torch.float64).mean())")
+    run(nb, kernel="linked")
+    assert [errors(c) for c in nb.cells] == [[]] * 5, [errors(c) for c in nb.cells]
 
 
 def test_the_same_code_in_a_set_up_cell_is_not_refused(kernels):

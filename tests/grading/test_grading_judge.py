@@ -1119,6 +1119,34 @@ def test_a_tensor_given_twice_gets_its_gradient_once():
     assert tape.gradient(out, x).numpy().tolist() == [2.0, 4.0]
 
 
+def test_a_tensor_the_answer_puts_into_the_tests_list_or_dict_keeps_its_graph():
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec("def double_first(lst):\n    lst[0] = lst[0] * 2\n"
+         "def square_into(d):\n    d['y'] = d['x'] ** 2\n    return d['y'], d['x'] * 3\n", namespace)
+    t = torch.tensor([1.0, 2.0], requires_grad=True)
+    lst = [t]
+    call(namespace, "double_first", lst)
+    assert lst[0] is not t and t.tolist() == [1.0, 2.0]
+    lst[0].sum().backward()
+    assert t.grad.tolist() == [2.0, 2.0]  # was None: the new tensor in the list had no graph
+    t.grad = None
+    d = {"x": t}
+    y, z = call(namespace, "square_into", d)
+    assert d["y"] is y and d["x"] is t
+    (d["y"].sum() + z.sum()).backward()
+    assert t.grad.tolist() == [5.0, 7.0]  # 2t + 3
+    pytest.importorskip("keras")
+    import tensorflow as tf
+    x = tf.constant([1.0, 2.0])
+    lst = [x]
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        judge.call_without_kernel(namespace, "double_first", (lst,), {}, imports="import tensorflow as tf")
+        total = tf.reduce_sum(lst[0])
+    assert tape.gradient(total, x).numpy().tolist() == [2.0, 2.0]
+
+
 def test_gradients_from_the_kernel_of_another_shape_or_kind_are_refused():
     pytest.importorskip("keras")
     import tensorflow as tf

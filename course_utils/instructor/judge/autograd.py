@@ -68,23 +68,33 @@ def _tf_grad_inputs(value) -> list:
     return [] if tf is None else _leaves(value, lambda v: _framework(v) == "tf" and tf.as_dtype(v.dtype).is_floating)
 
 
-def _kept_graph(result, args, modules: list, tape=None) -> tuple[dict, dict] | tuple[None, None]:
-    """The kernel's side, after a call: keep the graph from the call's differentiable inputs (its arguments,
-    the parameters of the models the grader sent) to the result's tensors that depend on them (PyTorch's
-    graph, or TensorFlow's ``tape`` when the test's tape recorded the call); what the grader needs to join
-    them: ``({id(output): number}, {"number", "inputs"})``."""
+def _graph_inputs(args) -> tuple[list, list]:
+    """A call's differentiable arguments, TensorFlow's and PyTorch's, taken before the call (on both sides:
+    an answer may replace them in a list, ``lst[0] = lst[0] * 2``)."""
+    return _tf_grad_inputs(args), _grad_tensors(args)
+
+
+def _kept_graph(result, args, modules: list, tape=None, before: tuple = ([], []), was: dict | None = None
+                ) -> tuple[dict, dict] | tuple[None, None]:
+    """The kernel's side, after a call: keep the graph from the call's differentiable inputs (its arguments
+    ``before`` the call, the parameters of the models the grader sent) to the tensors that depend on them in
+    the result and, new since the call (not in ``was``), in the arguments (PyTorch's graph, or TensorFlow's
+    ``tape`` when the test's tape recorded the call); what the grader needs to join them:
+    ``({id(output): number}, {"number", "inputs"})``."""
     torch = sys.modules.get("torch")
+    was = was or {}
     if tape is not None:
-        outputs = _tf_grad_tensors(result)
-        inputs = [(t, {"arg": k}) for k, t in enumerate(_tf_grad_inputs(args))]
+        outputs = _tf_grad_tensors([result, [t for t in _tf_grad_tensors(args) if id(t) not in was]])
+        inputs = [(t, {"arg": k}) for k, t in enumerate(before[0])]
         kept = {id(m) for m in _KERNEL_MODELS.values()}  # a layer the kernel keeps: its weights are not the grader's
         inputs += [(w, {"module": i, "weight": j}) for i, m in enumerate(modules) if _is_keras_layer(m)
                    and id(m) not in kept for j, w in enumerate(m.trainable_weights)]
     elif torch is None or not torch.is_grad_enabled():
         return None, None
     else:
-        outputs = [t for t in _grad_tensors(result) if t.grad_fn is not None]
-        inputs = [(t, {"arg": k}) for k, t in enumerate(_grad_tensors(args))]
+        outputs = [t for t in _grad_tensors([result, [t for t in _grad_tensors(args) if id(t) not in was]])
+                   if t.grad_fn is not None]
+        inputs = [(t, {"arg": k}) for k, t in enumerate(before[1])]
         inputs += [(p, {"module": i, "parameter": name}) for i, m in enumerate(modules) if hasattr(m, "named_parameters")
                    for name, p in m.named_parameters() if p.requires_grad]
     if not outputs or not inputs:
@@ -117,13 +127,15 @@ def _backward_answer(args) -> dict:
         return {"error": [_error_name(error), _text(error)]}
 
 
-def _joined_to_kernel_graph(result, outputs: dict, graph: dict, args, sent, again):
+def _joined_to_kernel_graph(result, outputs: dict, graph: dict, before: tuple, sent, again, args=None):
     """``result`` with the tensors the kernel marked made outputs of one autograd function of the call's
-    differentiable inputs here; its backward asks the kernel for the gradients (:func:`_backward_answer`).
-    TensorFlow's through ``tf.custom_gradient`` (:func:`_joined_tf`)."""
+    differentiable inputs here (``before``: :func:`_graph_inputs` of the test's arguments before the call);
+    its backward asks the kernel for the gradients (:func:`_backward_answer`). TensorFlow's through
+    ``tf.custom_gradient`` (:func:`_joined_tf`). Outputs the call put into the test's ``args`` (lists and
+    dicts) are put there joined too."""
     numbered = [outputs[k] for k in sorted(outputs)]
     tf_graph = _framework(numbered[0]) == "tf" if numbered else False
-    mine = _tf_grad_inputs(args) if tf_graph else _grad_tensors(args)
+    mine = before[0] if tf_graph else before[1]
     refs = graph.get("inputs") if isinstance(graph.get("inputs"), list) else []
     weights = sum(len(m.trainable_weights) if _is_keras_layer(m) else len(list(m.parameters()))
                   for m in sent or () if _is_keras_layer(m) or hasattr(m, "parameters"))
@@ -162,6 +174,7 @@ def _joined_to_kernel_graph(result, outputs: dict, graph: dict, args, sent, agai
     joined = _joined_tf(backward, inputs, numbered) if tf_graph else \
         _kernel_function().apply(backward, len(inputs), *inputs, *numbered)
     mapping = {id(t): j for t, j in zip(numbered, joined)}
+    _replace_in_place(args, mapping)
 
     def replaced(v, depth=0):
         if id(v) in mapping:
@@ -177,6 +190,21 @@ def _joined_to_kernel_graph(result, outputs: dict, graph: dict, args, sent, agai
         return v
 
     return replaced(result)
+
+
+def _replace_in_place(value, mapping: dict, depth: int = 0) -> None:
+    """The items of the lists and dicts in ``value`` that ``mapping`` names (by id), replaced in place."""
+    if depth > MAX_DEPTH:
+        return
+    if isinstance(value, (list, dict)):
+        for key, item in list(value.items() if isinstance(value, dict) else enumerate(value)):
+            if id(item) in mapping:
+                value[key] = mapping[id(item)]
+            else:
+                _replace_in_place(item, mapping, depth + 1)
+    elif isinstance(value, tuple):
+        for item in value:
+            _replace_in_place(item, mapping, depth + 1)
 
 
 def _joined_tf(backward, inputs: list, outputs: list) -> list:

@@ -379,8 +379,8 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
                 import torch
                 tensor = torch.from_numpy(array.copy())
                 if graph is not None and type(n.get("graph")) is int and tensor.is_floating_point():
-                    graph.setdefault(n["graph"], tensor)  # (made differentiable by call_result, through the kernel)
-                    return tensor
+                    # (made differentiable by call_result, through the kernel; one tensor in the arguments and result)
+                    return graph.setdefault(n["graph"], tensor)
                 return tensor.requires_grad_(True) if n.get("grad") is True and tensor.is_floating_point() else tensor
             if kind == "torch bfloat16":
                 import torch

@@ -13,7 +13,7 @@ import time
 import traceback
 
 from course_utils.instructor.guard import CALL, META, MIME_CALL, request_mac
-from course_utils.instructor.judge.autograd import BACKWARD, _joined_to_kernel_graph, _tape_recording
+from course_utils.instructor.judge.autograd import BACKWARD, _graph_inputs, _joined_to_kernel_graph, _tape_recording
 from course_utils.instructor.judge.base import KNOWN_ERRORS, MAX_BYTES, AnswerError, NotData, _objects, _text
 from course_utils.instructor.judge.cells import imports_of, test_classes
 from course_utils.instructor.judge.codec import decode, encode, write_back
@@ -242,17 +242,19 @@ def call_result(name: str, answer, args=(), kwargs=None, sent: list | None = Non
         known = KNOWN_ERRORS.get(str(ename))
         raise known(str(evalue)) if known else AnswerError(f"{ename}: {evalue}")
     objects = _objects([list(args), dict(kwargs or {})])  # numbered as the kernel numbered its copies
+    inputs = _graph_inputs([list(args), dict(kwargs or {})])  # before the write-back, as the kernel took them
+    outputs: dict = {}
     if "args" in answer:  # first: a result may name the parameters the call replaced (an optimizer over them)
         identities = {}
-        changed = decode(answer["args"], modules=sent, states=True, identities=identities)
+        changed = decode(answer["args"], modules=sent, states=True, identities=identities, graph=outputs)
         write_back([list(args), dict(kwargs or {})], changed, moved=(identities, objects))
-    outputs: dict = {}
     result = decode(answer.get("result"), modules=sent, graph=outputs, originals=objects)
     for model in sent or ():  # models the answer made: their mirrors call the kernel through the same crossing
         if hasattr(model, "_kernel_model") and getattr(model, "_kernel_call", None) is None:
             object.__setattr__(model, "_kernel_call", again)
     if outputs and again is not None and isinstance(answer.get("graph"), dict):
-        result = _joined_to_kernel_graph(result, outputs, answer["graph"], [list(args), dict(kwargs or {})], sent, again)
+        result = _joined_to_kernel_graph(result, outputs, answer["graph"], inputs, sent, again,
+                                         [list(args), dict(kwargs or {})])
     return result
 
 

@@ -5,7 +5,7 @@ import contextlib
 import json
 import sys
 
-from course_utils.instructor.judge.autograd import BACKWARD, _backward_answer, _kept_graph, _recording
+from course_utils.instructor.judge.autograd import BACKWARD, _backward_answer, _graph_inputs, _kept_graph, _recording
 from course_utils.instructor.judge.base import _KERNEL, _KERNEL_MODELS, FORWARD, _error_name, _objects, _text
 from course_utils.instructor.judge.codec import decode, encode
 from course_utils.instructor.judge.keras_models import _is_keras_layer, _keras_before
@@ -53,19 +53,23 @@ def _read_and_answer(user_ns: dict, request: str) -> dict:
 def _answer(function, name, args, kwargs, context, modules, before) -> dict:
     objects = _objects([args, kwargs])  # kept (their ids stay theirs): which of them the call leaves or returns
     was = {id(v): k for k, v in enumerate(objects)}
+    inputs = _graph_inputs([args, kwargs])  # before the call, which may replace them in a list
     try:
         with _entered(context), _recording(context, [args, kwargs]) as tape:
             result = _traced_call(function, args, kwargs, context)
     except BaseException as error:  # noqa: BLE001 - the answer's error goes to the test
         return {"error": [_error_name(error), _text(error)]}
     answer = {}
+    try:
+        marked, graph = _kept_graph(result, [args, kwargs], modules, tape, inputs, was)
+    except Exception as error:  # noqa: BLE001
+        return {"error": ["NotData", f"{name} returned {_text(error)}"]}
     try:  # what the call did to its arguments, which the test may look at; first, as the grader reads them
-        answer["args"] = encode([args, kwargs], known=modules, before=before, was=was)
+        answer["args"] = encode([args, kwargs], known=modules, before=before, was=was, graph=marked)
     except Exception as error:  # noqa: BLE001
         return {"error": ["NotData", f"{name} changed its arguments into something the grader cannot compare: "
                                      f"{_text(error)}"]}
     try:
-        marked, graph = _kept_graph(result, [args, kwargs], modules, tape)
         answer["result"] = encode(result, known=modules, graph=marked, same=was)  # an argument returned as it is
         if graph is not None:
             answer["graph"] = graph
