@@ -1123,7 +1123,8 @@ def test_a_tensor_the_answer_puts_into_the_tests_list_or_dict_keeps_its_graph():
     torch = pytest.importorskip("torch")
     namespace = {}
     exec("def double_first(lst):\n    lst[0] = lst[0] * 2\n"
-         "def square_into(d):\n    d['y'] = d['x'] ** 2\n    return d['y'], d['x'] * 3\n", namespace)
+         "def square_into(d):\n    d['y'] = d['x'] ** 2\n    return d['y'], d['x'] * 3\n"
+         "def append_pair(lst, x):\n    lst.append((x * 2, x * 3))\n    return lst\n", namespace)
     t = torch.tensor([1.0, 2.0], requires_grad=True)
     lst = [t]
     call(namespace, "double_first", lst)
@@ -1136,6 +1137,11 @@ def test_a_tensor_the_answer_puts_into_the_tests_list_or_dict_keeps_its_graph():
     assert d["y"] is y and d["x"] is t
     (d["y"].sum() + z.sum()).backward()
     assert t.grad.tolist() == [5.0, 7.0]  # 2t + 3
+    t.grad = None
+    lst = []
+    assert call(namespace, "append_pair", lst, t) is lst  # the test's own list, returned as it is
+    (lst[0][0].sum() + lst[0][1].sum()).backward()  # tensors in a tuple in the list
+    assert t.grad.tolist() == [5.0, 5.0]
     pytest.importorskip("keras")
     import tensorflow as tf
     x = tf.constant([1.0, 2.0])
@@ -1145,6 +1151,22 @@ def test_a_tensor_the_answer_puts_into_the_tests_list_or_dict_keeps_its_graph():
         judge.call_without_kernel(namespace, "double_first", (lst,), {}, imports="import tensorflow as tf")
         total = tf.reduce_sum(lst[0])
     assert tape.gradient(total, x).numpy().tolist() == [2.0, 2.0]
+
+
+def test_a_reply_that_makes_the_tests_list_hold_itself_does_not_hang_the_grader():
+    torch = pytest.importorskip("torch")
+    import base64
+
+    t = torch.tensor([1.0, 2.0], requires_grad=True)
+    lst = [t]
+    tensor = {"array": 0, "kind": "torch", "graph": 0}
+    itself = {"list": [{"list": [], "was": 2}] * 3 + [tensor], "was": 2}  # the list, three times inside itself
+    tree = {"list": [{"list": [itself], "was": 1}, {"dict": [], "was": 4}], "was": 0}
+    array = np.array([5.0, 6.0], np.float32)
+    args = judge.INLINE_PREFIX + json.dumps({"tree": tree, "arrays": [
+        [array.dtype.str, list(array.shape), base64.b64encode(array.tobytes()).decode()]]})
+    answer = {"args": args, "result": "json:null", "graph": {"number": 1, "inputs": [{"arg": 0}]}}
+    assert judge.call_result("f", answer, (lst,), {}, [], again=lambda *a: [torch.ones(2)]) is None  # (it returned)
 
 
 def test_gradients_from_the_kernel_of_another_shape_or_kind_are_refused():

@@ -174,37 +174,28 @@ def _joined_to_kernel_graph(result, outputs: dict, graph: dict, before: tuple, s
     joined = _joined_tf(backward, inputs, numbered) if tf_graph else \
         _kernel_function().apply(backward, len(inputs), *inputs, *numbered)
     mapping = {id(t): j for t, j in zip(numbered, joined)}
-    _replace_in_place(args, mapping)
-
-    def replaced(v, depth=0):
-        if id(v) in mapping:
-            return mapping[id(v)]
-        if depth > MAX_DEPTH:
-            return v
-        if isinstance(v, tuple):
-            return tuple(replaced(x, depth + 1) for x in v)
-        if isinstance(v, list):
-            return [replaced(x, depth + 1) for x in v]
-        if isinstance(v, dict):
-            return {k: replaced(x, depth + 1) for k, x in v.items()}
-        return v
-
-    return replaced(result)
+    seen: set = set()
+    _joined_value(args, mapping, seen)  # the test's lists and dicts first, in place
+    return _joined_value(result, mapping, seen)
 
 
-def _replace_in_place(value, mapping: dict, depth: int = 0) -> None:
-    """The items of the lists and dicts in ``value`` that ``mapping`` names (by id), replaced in place."""
-    if depth > MAX_DEPTH:
-        return
-    if isinstance(value, (list, dict)):
-        for key, item in list(value.items() if isinstance(value, dict) else enumerate(value)):
-            if id(item) in mapping:
-                value[key] = mapping[id(item)]
-            else:
-                _replace_in_place(item, mapping, depth + 1)
-    elif isinstance(value, tuple):
-        for item in value:
-            _replace_in_place(item, mapping, depth + 1)
+def _joined_value(value, mapping: dict, seen: set, depth: int = 0):
+    """``value`` with the tensors ``mapping`` names (by id) replaced by their joined ones: lists and dicts
+    changed in place (a list the test passed and the answer returned stays that list), a tuple made again
+    where one of its items changed; each container once (a reply can make a list hold itself)."""
+    if id(value) in mapping:
+        return mapping[id(value)]
+    if depth > MAX_DEPTH or id(value) in seen or not isinstance(value, (list, dict, tuple)):
+        return value
+    seen.add(id(value))
+    if isinstance(value, tuple):
+        items = [_joined_value(item, mapping, seen, depth + 1) for item in value]
+        return value if all(a is b for a, b in zip(items, value)) else tuple(items)
+    for key, item in list(value.items() if isinstance(value, dict) else enumerate(value)):
+        joined = _joined_value(item, mapping, seen, depth + 1)
+        if joined is not item:
+            value[key] = joined
+    return value
 
 
 def _joined_tf(backward, inputs: list, outputs: list) -> list:
