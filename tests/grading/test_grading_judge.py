@@ -1084,6 +1084,11 @@ def test_gradients_reach_the_tests_tape_through_the_kernels_tape():
         assert tape.gradient(tf.reduce_sum(out), x) is None
 
 
+def tf_call(namespace, name, *args):
+    """One call of a TensorFlow notebook's answer, without a kernel (the set-up imports TensorFlow)."""
+    return judge.call_without_kernel(namespace, name, args, {}, imports="import tensorflow as tf")
+
+
 def test_a_gradient_reaches_a_tensorflow_variable_the_test_passes():
     keras = pytest.importorskip("keras")
     import tensorflow as tf
@@ -1093,7 +1098,7 @@ def test_a_gradient_reaches_a_tensorflow_variable_the_test_passes():
         with tf.GradientTape() as tape:
             if not variable.trainable:
                 tape.watch(variable)
-            out = judge.call_without_kernel(namespace, "cube", (variable,), {}, imports="import tensorflow as tf")
+            out = tf_call(namespace, "cube", variable)
             total = tf.reduce_sum(out)
         assert np.allclose(tape.gradient(total, variable), [3.0, 12.0])  # was None: a variable was no input
 
@@ -1115,7 +1120,7 @@ def test_a_tensor_given_twice_gets_its_gradient_once():
     x = tf.constant([1.0, 2.0])
     with tf.GradientTape() as tape:
         tape.watch(x)
-        out = judge.call_without_kernel(namespace, "mul", (x, x), {}, imports="import tensorflow as tf")
+        out = tf_call(namespace, "mul", x, x)
     assert tape.gradient(out, x).numpy().tolist() == [2.0, 4.0]
 
 
@@ -1148,7 +1153,7 @@ def test_a_tensor_the_answer_puts_into_the_tests_list_or_dict_keeps_its_graph():
     lst = [x]
     with tf.GradientTape() as tape:
         tape.watch(x)
-        judge.call_without_kernel(namespace, "double_first", (lst,), {}, imports="import tensorflow as tf")
+        tf_call(namespace, "double_first", lst)
         total = tf.reduce_sum(lst[0])
     assert tape.gradient(total, x).numpy().tolist() == [2.0, 2.0]
 
@@ -1185,8 +1190,7 @@ def test_gradients_from_the_kernel_of_another_shape_or_kind_are_refused():
         with tf.GradientTape() as tape:
             tape.watch(x)
             request = grader.call_request("double", (x,), {}, [], imports="import tensorflow as tf")
-            reply = {}
-            reply.update(judge.answer_call(namespace, request))
+            reply = judge.answer_call(namespace, request)
             out = judge.call_result("double", reply, (x,), {}, [], again=lambda n, a, k, f=forged: f(namespace, n, a, k))
             total = tf.reduce_sum(out)
         with pytest.raises(judge.AnswerError, match="malformed gradients"):

@@ -97,6 +97,11 @@ def _keep(model) -> int:
     return number
 
 
+def _kept_ids() -> set:
+    """The kernel's side: the ids of the models it keeps (their stand-ins in the grader have no state or weights)."""
+    return {id(m) for m in _KERNEL_MODELS.values()}
+
+
 def _kept(number):
     """The kernel's side: the model kept under ``number`` (:func:`_keep`)."""
     model = _KERNEL_MODELS.get(number) if type(number) is int else None
