@@ -430,7 +430,7 @@ def build_cnn():
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "build_cnn_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "build_cnn_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 cu.seed_everything(0)
 with warnings.catch_warnings():  # a deprecation warning is not an error
     warnings.simplefilter("ignore")

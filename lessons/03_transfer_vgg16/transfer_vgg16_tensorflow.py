@@ -162,7 +162,7 @@ def build_head(feature_shape, num_classes=10):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "build_head_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "build_head_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 cu.seed_everything(0)
 # (on VGG16's (7, 7, 512) features the head has 25,956,106 parameters: section 2 counts them)
 head = build_head((2, 2, 512))

@@ -891,7 +891,7 @@ def build_seed_classifier(timesteps=10, units=128):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "build_seed_classifier_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "build_seed_classifier_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} course={"judged": true}
 model = build_seed_classifier(10, 128)
 assert model.count_params() == 66689, f"the model should have 66,689 parameters, has {model.count_params()}"
 check_shape(model(np.random.default_rng(0).normal(size=(5, 10, 1)).astype("float32")), (5, 1),

@@ -796,8 +796,8 @@ def test_keras_models_that_share_layers_or_are_unbuilt_are_not_sent():
     keras = pytest.importorskip("keras")
     namespace = {}
     exec("import keras\ndef fresh():\n    return keras.layers.Dense(1)\n", namespace)
-    with pytest.raises(judge.AnswerError, match="made in your kernel"):  # a Keras model the answer makes: no mirror
-        call(namespace, "fresh")
+    made = call(namespace, "fresh")  # a layer the answer makes: made again here, unbuilt as it is there
+    assert type(made) is keras.layers.Dense and not made.built and made.units == 1
     model = keras_model(keras)
     with pytest.raises(judge.NotData, match="share"):  # two copies in the kernel would not see each other's changes
         judge.call_request("f", (model.layers[-1], model), {})  # (a layer after its model goes as the model's layer)
@@ -1244,24 +1244,136 @@ def test_a_keras_layer_of_the_answers_class_stands_in_here_and_runs_in_the_kerne
             tape.watch(x32)
             total = tf.reduce_sum(judge.Remote("Cube", call)()(x32))
         assert np.allclose(tape.gradient(total, x32), [[3.0, 3.0]])
-        weighted = judge.Remote("made_weighted", call)()  # its weights stay in the kernel, and are used there
-        assert not weighted.weights and np.allclose(weighted(x32), [[1.0, -1.0]])
+        weighted = judge.Remote("made_weighted", call)()  # its weights are here too, and sent to the kernel's
+        assert [tuple(w.shape) for w in weighted.weights] == [(2,)] and np.allclose(weighted(x32), [[1.0, -1.0]])
         assert np.allclose(weighted(x32, training=True), [[2.0, -2.0]])  # training= reaches the kernel's call
-        with pytest.raises(judge.AnswerError, match="made in your kernel"):  # Keras' own class: not a stand-in
-            judge.Remote("made_dense", call)()
-    layer = made[0]
+        weighted.weights[0].assign([3.0, 1.0])
+        assert np.allclose(weighted(x32), [[3.0, -1.0]])  # the kernel's layer runs with the weights given here
+        assert type(judge.Remote("made_dense", call)()) is keras.layers.Dense  # Keras' own class: made here
+    keras_models = sys.modules["course_utils.instructor.judge.keras_models"]
+    tree = {"class": "Cube", "model": False, "dtype": "float32", "input_shape": None, "variables": [], "children": []}
     with pytest.raises(RuntimeError, match="no connection"):
-        keras_models = sys.modules["course_utils.instructor.judge.keras_models"]
-        keras_models._keras_mirror({"number": 1, "dtype": "float32"})(x32)
-    for description in ({"number": "1", "dtype": "float32"}, {"number": 1, "dtype": "os.system"}, []):
+        keras_models._keras_mirror({"number": 1, "tree": tree, "flags": [True], "weights": []})(x32)
+    for description in ({"number": 1, "tree": {**tree, "dtype": "os.system"}, "flags": [True], "weights": []},
+                        {"number": "1", "tree": tree, "flags": [True], "weights": []},
+                        {"tree": tree, "flags": [True], "weights": []}, []):
         with pytest.raises(judge.NotData, match="malformed"):
             keras_models._keras_mirror(description)
-    made = {"module": 0, "made_keras": {"dict": [["number", 1], ["dtype", "float32"]]}}
+    described = json.loads(judge.encode({"number": 1, "tree": tree, "flags": [True], "weights": []})[len("json:"):])
+    made = {"module": 0, "made_keras": described}
+    layer = judge.decode("json:" + json.dumps(made), modules=[])
+    assert "Cube" in repr(layer) and layer._kernel_model == 1
     many = "json:" + json.dumps({"list": [{**made, "module": k} for k in range(judge_base.KEPT_MODELS + 1)]})
     with pytest.raises(judge.NotData, match="out of turn"):  # more than the kernel keeps: refused, not built
         judge.decode(many, modules=[])
     with pytest.raises(judge.NotData, match="expects none"):  # in what the call did to its arguments
         judge.decode("json:" + json.dumps(made), modules=[], states=True)
+
+
+KERAS_MODELS = """import tensorflow as tf
+import keras
+def relu(x):  # named like Keras' relu, and not it: Keras writes it as "relu"
+    return tf.nn.leaky_relu(x, 0.5)
+def sequential():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    return model
+def functional():
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(2)(keras.layers.ReLU()(keras.layers.Dense(3)(inputs)))
+    return keras.Model(inputs, outputs)
+def impostor():
+    return keras.Sequential([keras.layers.Dense(3, activation=relu), keras.layers.Dense(2)])
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = keras.layers.Dense(3, activation=lambda x: tf.nn.relu(x) - 1.0)
+        self.out = keras.layers.Dense(2)
+    def call(self, x):
+        self.add_loss(tf.constant(0.25))
+        return self.out(self.hidden(x))
+def subclass():
+    model = Net()
+    model.compile(optimizer="adam", loss="mse")
+    return model
+"""
+
+
+def test_a_keras_model_the_answer_builds_is_made_again_here_of_keras_own_classes():
+    keras = pytest.importorskip("keras")
+    import functools
+
+    import tensorflow as tf
+    namespace = {}
+    exec(KERAS_MODELS, namespace)
+    call = functools.partial(judge.call_without_kernel, namespace, imports="import tensorflow as tf\nimport keras")
+    keras_models = sys.modules["course_utils.instructor.judge.keras_models"]
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32") * 3
+    with judge.grading():
+        for name, kind in (("sequential", keras.Sequential), ("functional", keras.Model), ("impostor", keras.Sequential),
+                           ("subclass", keras.Model)):
+            model = judge.Remote(name, call)()
+            theirs = namespace[name]()  # the same answer here, to compare with
+            model(x), theirs(x)  # (an unbuilt model is built by its first call, on both sides)
+            assert isinstance(model, kind) and [type(d) for d in model.layers if isinstance(d, keras.layers.Dense)] \
+                == [keras.layers.Dense] * 2, name
+            assert [tuple(w.shape) for w in model.weights] == [tuple(w.shape) for w in theirs.weights], name
+            rng = np.random.default_rng(1)
+            for mine, other in zip(model.weights, theirs.weights):  # the test's weights, sent with each call
+                value = rng.normal(size=mine.shape).astype("float32")
+                mine.assign(value)
+                other.assign(value)
+            assert np.allclose(model(x), theirs(x), atol=1e-6), name
+            stand_ins = [layer for layer in keras_models._keras_layers(model) if keras_models._is_stand_in(layer)]
+            # Keras' own layers run here; the answer's class and its own activations run in the kernel
+            assert len(stand_ins) == {"sequential": 0, "functional": 0, "impostor": 1, "subclass": 2}[name], name
+        assert type(judge.Remote("sequential", call)().optimizer) is keras.optimizers.Adam  # compiled here too
+        model = judge.Remote("subclass", call)()
+        assert float(model.evaluate(x, np.zeros((5, 2), "float32"), verbose=0)) > 0  # run eagerly: it calls the kernel
+        model(x)
+        assert [float(loss) for loss in model.losses] == [0.25]  # what the kernel's call added
+        with tf.GradientTape() as tape:
+            total = tf.reduce_sum(model(x))
+        assert all(g is not None for g in tape.gradient(total, model.trainable_weights))  # through the kernel
+
+
+def test_a_keras_description_naming_more_than_keras_own_small_layers_is_refused_before_anything_is_made():
+    keras = pytest.importorskip("keras")
+    import time
+
+    keras_models = sys.modules["course_utils.instructor.judge.keras_models"]
+    dense = json.loads(json.dumps(keras.saving.serialize_keras_object(keras.layers.Dense(2))))
+    lam = {"module": "keras.layers", "class_name": "Lambda", "config": {"function": "x"}, "registered_name": None}
+    refused = [lam, {**dense, "registered_name": "my>Dense"}, {**dense, "module": "os"},
+               {"module": "keras.layers", "class_name": "StringLookup", "config": {}, "registered_name": None},
+               {**dense, "config": {**dense["config"], "activation": {"class_name": "__lambda__", "config": {}}}},
+               {**dense, "config": {**dense["config"], "activation": {"value": ["code", None, None]}}},
+               {**dense, "config": {**dense["config"], "activation": {"module": "builtins", "class_name": "function",
+                                                                    "config": "eval", "registered_name": "function"}}},
+               {**dense, "config": {**dense["config"], "name": "x" * 2000}}]
+    for config in refused:
+        with pytest.raises(judge.NotData):
+            keras_models._checked_config(config)
+        described = {"tree": {"config": json.dumps(config), "forwarded": [], "values": []}, "flags": [True],
+                     "weights": []}
+        with pytest.raises(judge.NotData):
+            keras_models._keras_mirror(described)
+    keras_models._checked_config(dense)  # (what the kernel sends for Dense(2) passes)
+    big = json.loads(json.dumps(keras.saving.serialize_keras_object(keras.layers.Dense(10**6))))
+    big["build_config"] = {"input_shape": [None, 10**4]}
+    started = time.monotonic()
+    with pytest.raises(judge.NotData, match="more weights"):  # refused before TensorFlow allocates 40 GB
+        keras_models._keras_mirror({"tree": {"config": json.dumps(big), "forwarded": [], "values": []},
+                                    "flags": [True], "weights": [True, True]})
+    assert time.monotonic() - started < 10
+    wide = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.UpSampling2D(2**11)])
+    with pytest.raises(judge.NotData, match="output of more than"):  # an output of 2**28 numbers per example
+        keras_models._keras_mirror(keras_models._keras_description(wide))
+    deep = {"class": "Deep", "model": False, "dtype": "float32", "input_shape": None, "variables": [], "children": []}
+    for _ in range(40):
+        deep = {**deep, "children": [["inner", deep]]}
+    with pytest.raises(judge.NotData, match="malformed"):
+        keras_models._keras_mirror({"number": 1, "tree": deep, "flags": [True] * 41, "weights": []})
 
 
 def test_a_kernels_graph_or_model_description_beyond_what_the_call_has_is_refused():

@@ -25,7 +25,9 @@ kernel (:func:`_joined_to_kernel_graph`); an answer the test traces is traced in
 (:meth:`Remote._traced`). An answer's random draws use the kernel's generators, seeded from the test's
 (PyTorch's at each call; in a TensorFlow notebook Python's, when the test has seeded: :func:`call_context`).
 A Keras model the answer compiles again comes back compiled here, from Keras' own classes only
-(:mod:`.keras_models`). Cells whose answers make Keras models stay in-process (:mod:`.guard`, :mod:`.audit`).
+(:mod:`.keras_models`). A Keras model the answer makes is made again here: Keras' own layers from their checked
+configurations and the kernel's weights, the answer's own classes as stand-ins holding their layers and weights,
+whose call runs the kernel's model (kept there) after sending it those weights.
 
 Its parts: :mod:`.cells` (which cells, what of them the kernel runs), :mod:`.codec` (the data that
 crosses), :mod:`.torch_models`, :mod:`.keras_models` and :mod:`.pickles` (models and objects of the

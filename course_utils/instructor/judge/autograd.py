@@ -12,7 +12,6 @@ from course_utils.instructor.judge.base import (
     NotData,
     _error_name,
     _framework,
-    _kept_ids,
     _leaves,
     _text,
 )
@@ -86,9 +85,8 @@ def _kept_graph(result, args, modules: list, tape=None, before: tuple = ([], [])
     if tape is not None:
         outputs = _tf_grad_tensors([result, [t for t in _tf_grad_tensors(args) if id(t) not in was]])
         inputs = [(t, {"arg": k}) for k, t in enumerate(before[0])]
-        kept = _kept_ids()  # a layer the kernel keeps: its weights are not the grader's
         inputs += [(w, {"module": i, "weight": j}) for i, m in enumerate(modules) if _is_keras_layer(m)
-                   and id(m) not in kept for j, w in enumerate(m.trainable_weights)]
+                   for j, w in enumerate(m.trainable_weights)]  # (a stand-in's weights are the kernel's model's)
     elif torch is None or not torch.is_grad_enabled():
         return None, None
     else:

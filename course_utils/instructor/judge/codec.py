@@ -28,6 +28,7 @@ from course_utils.instructor.judge.base import (
     _write_back_array,
 )
 from course_utils.instructor.judge.keras_models import (
+    UNBUILT_WEIGHTS,
     _check_keras_apart,
     _is_keras_layer,
     _keras_layers,
@@ -36,6 +37,7 @@ from course_utils.instructor.judge.keras_models import (
     _keras_spec,
     _keras_state,
     _made_keras_description,
+    _stand_in_state,
     _write_back_keras,
 )
 from course_utils.instructor.judge.pickles import _is_test_instance, _pickled, _test_instance, _unpickled
@@ -156,7 +158,7 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
                     return {"module": index}
             if isinstance(getattr(v, "_kernel_model", None), int) and getattr(v, "_kernel_root", None) is v:
                 send.append(v)  # a model the kernel made (a mirror): its number there and the state the test gave it
-                state = {} if keras else _mirror_state(v)  # (a Keras stand-in has no weights or modes)
+                state = _stand_in_state(v) if keras else _mirror_state(v)
                 return {"module": len(send) - 1, "kernel": v._kernel_model, "state": node(state, depth + 1)}
             if _is_test_instance(v):
                 send.append(v)  # a plain object of the test's class (a callable standing in for a model): its attributes
@@ -175,7 +177,7 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
             return {"module": len(send) - 1}
         for index, sent in enumerate(known or ()):
             if sent is v:
-                if before is None or index >= len(before) or before[index] is False:  # (False: a kept Keras layer)
+                if before is None or index >= len(before):
                     return {"module": index}
                 if before[index] is None:  # a test's plain object: its plain attributes (a count of its calls)
                     return {"module": index, "state": node({"attributes": {"": _plain_attributes(v)}}, depth + 1)}
@@ -195,9 +197,8 @@ def encode(value, *, send: list | None = None, known: list | None = None, before
         if known is not None and torch is not None and isinstance(v, torch.nn.Module):
             known.append(v)  # a model the answer made: kept in the kernel, described to the grader (a mirror)
             return {"module": len(known) - 1, "made": node(_made_description(v), depth + 1)}
-        if known is not None and keras and not type(v).__module__.startswith("keras.") \
-                and not any(_is_keras_layer(m) and v in _keras_layers(m) for m in known):
-            description = _made_keras_description(v)  # a layer of the answer's own class: kept, a stand-in there
+        if known is not None and keras and not any(_is_keras_layer(m) and v in _keras_layers(m) for m in known):
+            description = _made_keras_description(v)  # made again there (a stand-in for the answer's own classes)
             known.append(v)
             return {"module": len(known) - 1, "made_keras": node(description, depth + 1)}
         raise NotData(f"a model made in your kernel ({type(v).__qualname__}): the test passes the model it checks, "
@@ -337,6 +338,7 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
     """The value a decoded structure describes, its arrays taken from ``arrays`` (each at most once).
     A Keras model's configuration is read only ``from_grader`` (by the kernel: the grader takes data only)."""
     used, count, given = set(), [0], []
+    unbuilt = [UNBUILT_WEIGHTS]  # what the Keras models of this value may allocate beyond the weights they bring
 
     def value(n, depth=0):
         if isinstance(n, dict) and "alias" in n:  # an array, tensor or variable given earlier in the value
@@ -426,7 +428,7 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
                 if "made_keras" in n and (states or "keras" not in sys.modules):  # a result of a Keras test's call only
                     raise NotData("a Keras layer made in the kernel where the test expects none")
                 modules.append(_mirror(value(n["made"], depth + 1)) if "made" in n
-                               else _keras_mirror(value(n["made_keras"], depth + 1)))
+                               else _keras_mirror(value(n["made_keras"], depth + 1), unbuilt))
                 return modules[index]
             if "instance" in n:
                 if not from_grader:

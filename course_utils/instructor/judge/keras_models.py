@@ -1,13 +1,25 @@
-"""Keras models a test passes: their configuration and weights to the kernel, their state back as data; a layer
-of the answer's own class that the answer made: kept in the kernel, a stand-in here whose call runs there."""
+"""Keras models a test passes: their configuration and weights to the kernel, their state back as data. Keras
+models the answer makes: made again here from checked configurations and the kernel's weights, with stand-ins
+for the answer's own classes whose call runs the kernel's model (kept there)."""
 from __future__ import annotations
 
 import contextlib
 import functools
 import json
+import math
 import sys
+import threading
 
-from course_utils.instructor.judge.base import _KERNEL, FORWARD, AnswerError, NotData, _keep, _text
+from course_utils.instructor.judge.base import (
+    _KERNEL,
+    FORWARD,
+    MAX_DEPTH,
+    AnswerError,
+    NotData,
+    _keep,
+    _kept_ids,
+    _text,
+)
 
 
 def _is_keras_layer(value) -> bool:
@@ -16,8 +28,12 @@ def _is_keras_layer(value) -> bool:
 
 
 def _keras_layers(layer) -> list:
-    """The layer and every layer inside it, in Keras' own order (the same for a model and its copy)."""
-    return list(layer._flatten_layers(include_self=True, recursive=True))  # Keras 3 has no public recursive walk
+    """The layer and every layer inside it, in Keras' own order (the same for a model and its copy), but
+    input layers (a Sequential built here by its first call has one, its copy in the kernel may have none)."""
+    import keras
+
+    return [x for x in layer._flatten_layers(include_self=True, recursive=True)  # Keras 3 has no public recursive walk
+            if not isinstance(x, keras.layers.InputLayer)]
 
 
 def _check_keras_apart(layer, sent: list) -> None:
@@ -84,10 +100,13 @@ def _keras_state(layer, before: tuple) -> dict:
     import numpy as np
 
     weights, optimizer, settings = before
+    now = _compile_settings(layer)
     state = {"trainable": [bool(x.trainable) for x in _keras_layers(layer)],
              "weights": [[np.asarray(w.numpy()), i < len(weights) and w is weights[i], bool(w.trainable)]
                          for i, w in enumerate(layer.weights)]}
-    now = _compile_settings(layer)
+    if id(layer) in _kept_ids() and [id(w) for w in layer.weights] != [id(w) for w in weights]:
+        # a model the answer made, built by the call (a model of its class making its layers on the first call)
+        state["tree"] = _keras_description(layer)
     if getattr(layer, "optimizer", None) is not optimizer or now != settings:  # compiled again by the answer
         state["compile"] = now
     return state
@@ -105,10 +124,17 @@ def _write_back_keras(model, state) -> None:
     if not isinstance(flags, list) or not isinstance(weights, list) or not all(type(f) is bool for f in flags) \
             or not all(isinstance(w, list) and len(w) == 3 and type(w[2]) is bool for w in weights):
         raise AnswerError("the student's kernel sent a malformed model state")
+    made = model.__dict__.get("_kernel_root") is model  # a model the answer made (kept in the kernel)
+    if made and "tree" in state and isinstance(model, _KernelCalls) and [tuple(v.shape) for v in variables] != [
+            getattr(w[0], "shape", None) for w in weights]:
+        _transplanted(model, state["tree"])  # a model of the answer's class that its call built
+        if state.get("compile") is not None:
+            _recompiled(model, state["compile"])
+        return
     if len(flags) != len(layers):
         raise AnswerError("the answer added or removed layers of the model: the test gets back a model's "
                           "trainable flags and weights, not new layers")
-    if len(weights) != len(variables) or not all(w[1] is True for w in weights):
+    if len(weights) != len(variables) or not (made or all(w[1] is True for w in weights)):
         raise AnswerError("the answer added, removed or replaced weights of the model: the test gets back weights "
                           "changed in place (assign), not new variables")
     changed = []
@@ -124,58 +150,535 @@ def _write_back_keras(model, state) -> None:
     for variable, value in changed:
         variable.assign(value)
     if compiled is not None:
-        try:
-            model.compile(**compiled)
-        except Exception as error:  # noqa: BLE001 - settings Keras' own resolution refuses (an unknown name)
-            raise AnswerError(f"the model could not be compiled again with the answer's settings: {_text(error)}") from None
+        _recompiled(model, settings, compiled)
 
 
-# -- a layer the answer made (``LpPool2D(2, 2)``): kept in the kernel, called from here -----------------------------
-# Keras' dtype policies a stand-in may take (its inputs are cast to the policy's compute dtype, as the kernel's are)
+def _recompiled(model, settings, compiled: dict | None = None) -> None:
+    """Compile the grader's ``model`` with the kernel's compile ``settings`` (Keras' own classes only); a
+    stand-in's model runs eagerly (Keras' fit and evaluate would trace it, and its call cannot be traced)."""
+    compiled = _compiled_settings(settings) if compiled is None else compiled
+    if any(_is_stand_in(x) for x in _keras_layers(model)):
+        compiled["run_eagerly"] = True
+    try:
+        model.compile(**compiled)
+    except Exception as error:  # noqa: BLE001 - settings Keras' own resolution refuses (an unknown name)
+        raise AnswerError(f"the model could not be compiled with the answer's settings: {_text(error)}") from None
+
+
+# -- a layer or model the answer made (``build_cnn()``, ``LpPool2D(2, 2)``) ----------------------------------------
+# Keras' own layers are made again here from their configurations (checked first: :func:`_checked_config`) and
+# the kernel's weights; a layer of the answer's own class (or one holding such a layer) is a stand-in here
+# (:func:`_kernel_layer_class`) holding its variables and its layers made the same way, whose ``call`` runs the
+# kernel's layer (kept there) after sending it the stand-in's weights.
 DTYPE_POLICIES = {"float16", "float32", "float64", "bfloat16", "mixed_float16", "mixed_bfloat16"}
+MADE_LAYERS = 1_000           # layers in one description
+MAX_LOSSES = 64               # losses a stand-in's call reports
+MAX_ACTIVATIONS = 1 << 24     # numbers per example in one output of a layer (UpSampling2D(1000) would make billions)
+UNBUILT_WEIGHTS = 1 << 24     # numbers the grader may allocate beyond those the kernel sent (a layer it builds here)
+CONFIG_BYTES = 1 << 20        # the JSON of one configuration
+CONFIG_MODULES = {  # what a configuration may name: module -> the base class (or the names) it may name there
+    "keras.layers": "Layer", "keras.initializers": "Initializer", "keras.regularizers": "Regularizer",
+    "keras.constraints": "Constraint"}
+CONFIG_NAMES = {("keras", "Sequential"), ("keras", "DTypePolicy"), ("keras", "FloatDTypePolicy"),
+                ("keras.src.models.functional", "Functional")}
+# settings Keras makes an object of: a dict there must name Keras' own (Keras writes a lambda as {"value": its code})
+OBJECT_KEYS = ("activation", "initializer", "regularizer", "constraint", "dtype")
+# Keras' layers that are not made from a configuration here: code (Lambda), files and lookups (preprocessing)
+REFUSED_LAYERS = {"Lambda", "Layer", "InputSpec"}
+
+
+@functools.cache
+def _config_classes() -> dict:
+    """module -> {name: class}: Keras' own classes a configuration may name (:data:`CONFIG_MODULES`)."""
+    import keras
+
+    found = {}
+    for module, base in CONFIG_MODULES.items():
+        library, root = getattr(keras, module.split(".")[1]), None
+        root = getattr(library, base)
+        found[module] = {
+            name: cls for name in dir(library) if isinstance(cls := getattr(library, name), type)
+            and issubclass(cls, root) and name not in REFUSED_LAYERS
+            and cls.__module__.startswith(f"keras.src.{module.split('.')[1]}.")
+            and not cls.__module__.startswith("keras.src.layers.preprocessing.")}
+    return found
+
+
+def _own_keras_class(cls) -> bool:
+    """A class of Keras' own that :func:`_checked_config` lets a configuration name (a layer, Sequential, Functional)."""
+    import keras
+
+    return cls in _config_classes()["keras.layers"].values() or cls is keras.Sequential \
+        or (cls.__name__ == "Functional" and cls.__module__ == "keras.src.models.functional")
+
+
+def _checked_config(value, depth: int = 0) -> None:
+    """Refuse a configuration naming anything but Keras' own layers, initializers, regularizers, constraints,
+    dtype policies and the symbolic tensors of a functional model (never a function, a Lambda's code, a
+    preprocessing layer's files, a registered class), or holding more than small plain data."""
+    if _config_checked(value, depth, lambda entry: _refuse_named(entry)) is not value:
+        raise NotData("a malformed Keras configuration")
+
+
+def _sanitized(config):
+    """The kernel's side: ``config`` with each object it names that :func:`_checked_config` refuses (a
+    function of the answer's as an activation) replaced by None; its plain data checked."""
+    def none(entry):
+        try:
+            _refuse_named(entry)
+        except NotData:
+            return None
+        return entry
+
+    return _config_checked(config, 0, none)
+
+
+def _config_checked(value, depth: int, named):
+    """``value`` made again with ``named(entry)`` in place of each object it names; NotData where it is not small
+    plain data."""
+    if depth > 64:
+        raise NotData("a Keras configuration nested too deep")
+    if value is None or type(value) in (bool, float) or (type(value) is int and abs(value) < 2**31) \
+            or (type(value) is str and len(value) <= 1000):
+        return value
+    if type(value) is list and len(value) <= 10_000:
+        items = [_config_checked(item, depth + 1, named) for item in value]
+        return value if all(a is b for a, b in zip(items, value)) else items
+    if type(value) is not dict or len(value) > 200 or not all(type(k) is str for k in value):
+        raise NotData("a Keras configuration holding something other than small plain data")
+    if "class_name" in value and named(value) is None:
+        return None
+    items = {k: None if isinstance(v, dict) and "class_name" not in v and k.endswith(OBJECT_KEYS)
+             and named({"class_name": None}) is None else _config_checked(v, depth + 1, named)
+             for k, v in value.items()}
+    return value if all(items[k] is v for k, v in value.items()) else items
+
+
+def _refuse_named(entry: dict) -> dict:
+    name, module = entry.get("class_name"), entry.get("module")
+    if name == "__keras_tensor__":  # a functional model's symbolic input: its shape, dtype and history
+        if module is not None or set(entry) - {"class_name", "config"}:
+            raise NotData("a malformed Keras configuration")
+    elif entry.get("registered_name") not in (None, name) or not (
+            (module, name) in CONFIG_NAMES or name in _config_classes().get(module, {})):
+        raise NotData(f"a Keras configuration naming {str(module)[:60]}.{str(name)[:60]}, which is not one of "
+                      "Keras' own layers the grader makes again")
+    return entry
+
+
+def _rebuildable_config(layer) -> tuple[str, list] | None:
+    """The kernel's side: the configuration of ``layer`` (as JSON), when it and every layer inside it are of
+    Keras' own classes, and the places (in :func:`_keras_layers`' order) of the layers whose call must run
+    here: those whose configuration names what the grader does not make (an activation of the answer's own,
+    left out of the configuration sent). None when Keras cannot write the configuration."""
+    layers = _keras_layers(layer)
+    if not all(_own_keras_class(type(x)) for x in layers):
+        return None
+    try:
+        text = json.dumps(_sanitized(_serialized(layer)))
+        forwarded = [k for k, x in enumerate(layers) if _sanitized(_serialized(x)) != _serialized(x)
+                     or _foreign_functions(x)]
+    except Exception:  # noqa: BLE001 - a configuration Keras cannot write, or one that is not plain data
+        return None
+    return (text, forwarded) if len(text) <= CONFIG_BYTES else None
+
+
+def _foreign_functions(layer) -> list:
+    """The kernel's side: the names of the layer's activations that are not Keras' own function of their name
+    (Keras writes a function of the answer's named ``relu`` as ``"relu"``: the grader would make Keras' relu)."""
+    import keras
+
+    found = []
+    for key, value in vars(layer).items():
+        if key.endswith("activation") and callable(value):
+            try:
+                same = keras.activations.get(value.__name__) is value
+            except Exception:  # noqa: BLE001 - no such name among Keras' activations (a lambda)
+                same = False
+            if not same:
+                found.append(key)
+    return found
+
+
+def _serialized(layer) -> dict:
+    """The kernel's side: Keras' configuration of ``layer``, an activation of the answer's own written as
+    ``linear`` (the layer's call then runs in the kernel: :func:`_rebuildable_config`)."""
+    import keras
+
+    swapped = [(x, key, vars(x)[key]) for x in _keras_layers(layer) for key in _foreign_functions(x)]
+    try:
+        for x, key, _ in swapped:
+            object.__setattr__(x, key, keras.activations.linear)
+        config = json.loads(json.dumps(keras.saving.serialize_keras_object(layer)))
+    finally:
+        for x, key, value in swapped:
+            object.__setattr__(x, key, value)
+    return _uncompiled(config)
+
+
+def _own_variables(layer) -> list:
+    """The variables a layer holds itself (not those of its layers), in Keras' order (trainable ones first)."""
+    found, seen = [], set()
+    for variable in layer._trainable_variables + layer._non_trainable_variables:  # Keras 3 has no public accessor
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            found.append(variable)
+    return found
+
+
+def _layer_tree(layer, count: list, depth: int = 0) -> dict:
+    """The kernel's side: ``layer`` described as data, its configuration and weights (Keras' own), or its own
+    variables and its layers (the answer's class, or a Keras model holding one)."""
+    import keras
+    import numpy as np
+
+    count[0] += 1
+    if depth > MAX_DEPTH or count[0] > MADE_LAYERS:
+        raise NotData(f"a Keras model of more than {MADE_LAYERS} layers, or nested deeper than {MAX_DEPTH}")
+    config = _rebuildable_config(layer)
+    if config is not None:
+        return {"config": config[0], "forwarded": config[1], "values": [np.asarray(w.numpy()) for w in layer.weights]}
+    trainable = {id(v) for v in layer._trainable_variables}
+    names = {id(v): k for k, v in vars(layer).items() if not k.startswith("_") and _is_keras_layer(v)}
+    shape = None
+    with contextlib.suppress(Exception):  # (a model of the answer's class has none)
+        shape = [None if d is None else int(d) for d in layer.input_shape]
+    return {"class": type(layer).__qualname__[:200], "model": isinstance(layer, keras.Model),
+            "dtype": str(layer.dtype_policy.name), "input_shape": shape,
+            "variables": [[str(v.name)[:100], np.asarray(v.numpy()), id(v) in trainable] for v in _own_variables(layer)],
+            "children": [[names.get(id(c), ""), _layer_tree(c, count, depth + 1)] for c in layer._layers]}
+
+
+def _keras_description(layer) -> dict:
+    """The kernel's side: the whole of a layer or model the answer made (:func:`_layer_tree`), with the
+    trainable flags of its layers and weights and its compile settings."""
+    return {"tree": _layer_tree(layer, [0]), "flags": [bool(x.trainable) for x in _keras_layers(layer)],
+            "weights": [bool(w.trainable) for w in layer.weights], "compile": _compile_settings(layer)}
 
 
 def _made_keras_description(layer) -> dict:
-    """The kernel's side: a Keras layer of the answer's own class that the answer made, kept under a number,
-    described by its class's name and dtype policy. Its weights, if it has any, stay in the kernel and are not
-    the stand-in's (no test that is judged looks at a made layer's weights: a model the answer builds is
-    checked in the kernel, by a test that is not judged)."""
-    return {"number": _keep(layer), "class": type(layer).__qualname__[:200], "dtype": str(layer.dtype_policy.name)}
+    """The kernel's side: a layer or model the answer made, described; kept under a number when it holds a
+    layer of the answer's own class (whose call runs here)."""
+    description = _keras_description(layer)
+    if "config" not in description["tree"] or description["tree"]["forwarded"]:
+        description["number"] = _keep(layer)
+    return description
 
 
-def _keras_mirror(description):
-    """The grader's side: a :func:`_kernel_layer_class` standing in for the layer the kernel describes."""
-    if not isinstance(description, dict) or type(description.get("number")) is not int \
-            or description.get("dtype") not in DTYPE_POLICIES:
+def _keras_mirror(description, unbuilt: list | None = None):
+    """The grader's side: the layer or model the kernel describes, made of Keras' own classes and stand-ins;
+    ``unbuilt``: how many numbers the layers it does not bring the weights of may allocate (one count for all
+    the models of a reply)."""
+    model = _described_model(description, [UNBUILT_WEIGHTS] if unbuilt is None else unbuilt)
+    number = description.get("number")
+    stand_ins = [x for x in _keras_layers(model) if _is_stand_in(x)]
+    if stand_ins and type(number) is not int:
+        raise NotData("a malformed Keras model from the student's kernel")
+    if stand_ins:
+        _attach(model, number)
+    if description.get("compile") is not None:
+        _recompiled(model, description["compile"])
+    return model
+
+
+def _described_model(description, unbuilt: list):
+    """The model a :func:`_keras_description` describes, its trainable flags set, within the weights it sent
+    (and ``unbuilt``)."""
+
+    if not isinstance(description, dict) or not isinstance(description.get("tree"), dict) \
+            or not isinstance(description.get("flags"), list) or not isinstance(description.get("weights"), list):
+        raise NotData("a malformed Keras model from the student's kernel")
+    budget = [_sent_numbers(description["tree"]), unbuilt]  # shared by every layer of the model, as long as it lives
+    with _within(budget):
+        model = _rebuilt(description["tree"], [0])
+    layers = _keras_layers(model)
+    for layer in layers:
+        object.__setattr__(layer, "_judge_budget", budget)  # a layer built later here (an unbuilt Sequential)
+        for node in getattr(layer, "_inbound_nodes", ()):  # its outputs, where a symbolic input gave their shapes
+            for tensor in getattr(node, "output_tensors", ()):
+                if math.prod(d for d in tensor.shape if d is not None) > MAX_ACTIVATIONS:
+                    raise NotData(f"a Keras model with an output of more than {MAX_ACTIVATIONS} numbers per example")
+    if len(layers) != len(description["flags"]) or len(model.weights) != len(description["weights"]):
+        raise NotData("a Keras model from the student's kernel that could not be made again here")
+    _set_trainable(model, description["flags"], description["weights"])
+    return model
+
+
+def _sent_numbers(node, depth: int = 0) -> int:
+    """How many numbers a :func:`_layer_tree` node sends (the weights of its layers and of those inside it)."""
+    import numpy as np
+
+    if not isinstance(node, dict) or depth > MAX_DEPTH:
+        return 0
+    values = node.get("values") if isinstance(node.get("values"), list) else \
+        [v[1] for v in node.get("variables") or () if isinstance(v, list) and len(v) == 3]
+    own = sum(int(v.size) for v in values if isinstance(v, np.ndarray))
+    children = node.get("children") if isinstance(node.get("children"), list) else []
+    return own + sum(_sent_numbers(c[1], depth + 1) for c in children if isinstance(c, list) and len(c) == 2)
+
+
+def _rebuilt(node, count: list, depth: int = 0):
+    """One :func:`_layer_tree` node made here: a layer of Keras' own from its checked configuration, or a stand-in."""
+    import keras
+    import numpy as np
+
+    count[0] += 1
+    if not isinstance(node, dict) or depth > MAX_DEPTH or count[0] > MADE_LAYERS:
+        raise NotData("a malformed Keras model from the student's kernel")
+    if "config" in node:
+        config = _parsed_config(node["config"])
+        values = node.get("values")
+        try:
+            layer = keras.saving.deserialize_keras_object(config, custom_objects={}, safe_mode=True)
+            if not _is_keras_layer(layer) or not isinstance(values, list):
+                raise TypeError("not a layer")
+            layer.set_weights(values)
+        except NotData:
+            raise
+        except Exception as error:  # noqa: BLE001 - what Keras refuses in a (checked) configuration
+            raise NotData(f"a Keras layer that could not be made again from its configuration ({_text(error)})") from None
+        forwarded, layers = node.get("forwarded"), _keras_layers(layer)
+        if not isinstance(forwarded, list) or not all(type(k) is int and 0 <= k < len(layers) for k in forwarded):
+            raise NotData("a malformed Keras model from the student's kernel")
+        for k in forwarded:  # Keras' own class, whose configuration was sent without what the grader cannot make
+            object.__setattr__(layers[k], "call", functools.partial(_kernel_call, layers[k]))
+            object.__setattr__(layers[k], "_kernel_forwarded", True)
+        return layer
+    variables, children = node.get("variables"), node.get("children")
+    if node.get("dtype") not in DTYPE_POLICIES or not isinstance(variables, list) or not isinstance(children, list):
         raise NotData("a malformed Keras layer from the student's kernel")
-    layer = _kernel_layer_class()(dtype=description["dtype"])
-    for key, value in (("_kernel_model", description["number"]), ("_kernel_root", layer),
-                       ("kernel_class", str(description.get("class", "?"))[:200])):
-        object.__setattr__(layer, key, value)  # not Keras' tracking: plain attributes of the stand-in
+    layer = (_kernel_model_class() if node.get("model") is True else _kernel_layer_class())(dtype=node["dtype"])
+    for entry in variables:
+        name, value, trainable = entry if isinstance(entry, list) and len(entry) == 3 else (None, None, None)
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf" or type(trainable) is not bool:
+            raise NotData("a malformed variable of a Keras layer from the student's kernel")
+        variable = layer.add_weight(shape=value.shape, dtype=value.dtype.name, initializer="zeros", trainable=trainable,
+                                    name=name if isinstance(name, str) and name.isidentifier() else None)
+        variable.assign(value)
+    names = []
+    for entry in children:
+        name, child = entry if isinstance(entry, list) and len(entry) == 2 else (None, None)
+        made = _rebuilt(child, count, depth + 1)
+        layer._layers.append(made)  # Keras' own list of a layer's layers (in the kernel's order)
+        if isinstance(name, str) and name.isidentifier() and not name.startswith("_") \
+                and not hasattr(type(layer), name) and name not in vars(layer):
+            object.__setattr__(layer, name, made)  # `model.conv`, without a second entry in Keras' tracking
+            names.append(name)
+    shape = node.get("input_shape")
+    if isinstance(shape, list) and len(shape) <= MAX_DEPTH and all(d is None or type(d) is int for d in shape):
+        object.__setattr__(layer, "kernel_input_shape", tuple(shape))
+    object.__setattr__(layer, "kernel_class", str(node.get("class", "?"))[:200])
+    object.__setattr__(layer, "_kernel_names", names)
+    layer.built = True
     return layer
+
+
+def _parsed_config(text) -> dict:
+    if not isinstance(text, str) or len(text) > CONFIG_BYTES:
+        raise NotData("a malformed Keras configuration")
+    try:
+        config = json.loads(text)
+    except (ValueError, RecursionError):
+        raise NotData("a malformed Keras configuration") from None
+    _checked_config(config)
+    if not isinstance(config, dict):
+        raise NotData("a malformed Keras configuration")
+    return _uncompiled(config)
+
+
+def _uncompiled(config, depth: int = 0):
+    """``config`` without the compile settings of the models in it: a model is compiled apart, from Keras' own
+    classes only (:func:`_compiled_settings`), and Keras would compile one from its configuration."""
+    if depth > 64:
+        raise NotData("a Keras configuration nested too deep")
+    if isinstance(config, list):
+        return [_uncompiled(v, depth + 1) for v in config]
+    if isinstance(config, dict):
+        return {k: _uncompiled(v, depth + 1) for k, v in config.items() if k != "compile_config"}
+    return config
+
+
+def _attach(model, number: int) -> None:
+    """Each stand-in in ``model`` calls the kernel's model kept under ``number`` (its layer at the same place)."""
+    object.__setattr__(model, "_kernel_model", number)
+    for index, layer in enumerate(_keras_layers(model)):
+        if _is_stand_in(layer) or layer is model:
+            object.__setattr__(layer, "_kernel_root", model)
+            object.__setattr__(layer, "_kernel_path", index)
+
+
+def _transplanted(model, description) -> None:
+    """The grader's side: the stand-in ``model`` made what the kernel's model became in a call that added
+    layers or weights to it (a model of the answer's class that builds its layers on its first call)."""
+    fresh = _described_model(description, [UNBUILT_WEIGHTS])
+    if not isinstance(fresh, type(model)):
+        raise AnswerError("the answer's model changed into another kind of layer")
+    for name in model.__dict__.get("_kernel_names", []):
+        model.__dict__.pop(name, None)
+    for name in fresh.__dict__.get("_kernel_names", []):
+        object.__setattr__(model, name, fresh.__dict__[name])
+    object.__setattr__(model, "_kernel_names", fresh.__dict__.get("_kernel_names", []))
+    model._layers[:] = fresh._layers
+    model._trainable_variables[:] = fresh._trainable_variables
+    model._non_trainable_variables[:] = fresh._non_trainable_variables
+    object.__setattr__(model, "_judge_budget", fresh.__dict__["_judge_budget"])
+    _attach(model, model._kernel_model)
+
+
+def _stand_in_state(model) -> dict:
+    """The grader's side: what the kernel's model is made before a stand-in's call (the test may have assigned
+    its weights or trainable flags)."""
+    import numpy as np
+
+    shape = None
+    with contextlib.suppress(Exception):  # a built Sequential's or functional model's (the kernel's may be unbuilt)
+        shape = [None if d is None else int(d) for d in model.input_shape] if model.built else None
+    return {"build": shape, "weights": [np.asarray(w.numpy()) for w in model.weights],
+            "flags": [bool(x.trainable) for x in _keras_layers(model)], "trainable": [bool(w.trainable) for w in model.weights]}
+
+
+def _kernel_keras_synced(model, state):
+    """The kernel's side: its kept model made what the grader's stand-in is (weights, trainable flags)."""
+    import numpy as np
+
+    object.__setattr__(model, "_judge_state", state)  # again once a layer the call needs is built (_kernel_output)
+    values = state.get("weights") if isinstance(state, dict) else None
+    if isinstance(values, list) and len(values) == len(model.weights):
+        for variable, value in zip(model.weights, values):
+            current = np.asarray(variable.numpy())
+            if isinstance(value, np.ndarray) and value.shape == current.shape and value.dtype == current.dtype \
+                    and value.tobytes() != current.tobytes():
+                variable.assign(value)
+    if isinstance(state, dict) and isinstance(state.get("flags"), list) and isinstance(state.get("trainable"), list):
+        _set_trainable(model, state["flags"], state["trainable"])
+    return model
+
+
+_BOUNDS = threading.local()  # .left: the budget of the model being made here (:func:`_within`)
+_BOUND_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _within(budget: list):
+    """While a model is made here, and for its layers later (``_judge_budget``), Keras' ``add_weight`` refuses
+    to allocate beyond ``budget`` numbers: a configuration cannot make the grader allocate what the kernel
+    never had (``Dense(10**6)``: TensorFlow allocates when the weight is made, deferred by no scope)."""
+    import keras
+
+    with _BOUND_LOCK:
+        if not getattr(keras.layers.Layer.add_weight, "_judge_bounded", False):
+            keras.layers.Layer.add_weight = _bounded(keras.layers.Layer.add_weight)
+    _BOUNDS.left = budget
+    try:
+        yield
+    finally:
+        _BOUNDS.left = None
+
+
+def _bounded(add_weight):
+    @functools.wraps(add_weight)
+    def bounded(self, *args, **kwargs):
+        budget = self.__dict__.get("_judge_budget") or getattr(_BOUNDS, "left", None)
+        if budget is not None:
+            shape = kwargs.get("shape", args[0] if args else ())
+            try:
+                size = math.prod(int(d) for d in (shape or ()))
+            except (TypeError, ValueError):
+                raise NotData("a weight of an unknown shape") from None
+            if 0 <= size <= budget[0]:  # the weights the kernel sent
+                budget[0] -= size
+            elif 0 <= size <= budget[1][0]:  # a layer the kernel has not built yet
+                budget[1][0] -= size
+            else:
+                raise NotData("a Keras model whose layers would make more weights than the student's kernel sent")
+        return add_weight(self, *args, **kwargs)
+
+    bounded._judge_bounded = True
+    return bounded
+
+
+def _kernel_call(layer, *args, training=None, **kwargs):
+    """A stand-in's call (or a layer's whose call runs in the kernel): the kernel's layer at the same place, on
+    the test's inputs, after the kernel's model is made what the grader's is."""
+    root = layer.__dict__.get("_kernel_root")
+    call = getattr(root, "_kernel_call", None)
+    if call is None:
+        raise RuntimeError("this layer was made in the student's kernel and has no connection to it now")
+    if training is not None:
+        kwargs["training"] = training
+    found = call(FORWARD, (root, layer.__dict__.get("_kernel_path", 0), list(args), dict(kwargs)), {})
+    if not (isinstance(found, list) and len(found) == 2 and isinstance(found[1], list) and len(found[1]) <= MAX_LOSSES
+            and all(type(v) is float for v in found[1])):
+        raise AnswerError("the student's kernel sent a malformed output of a layer")
+    import keras
+
+    for value in found[1]:  # what the kernel's layer added to its losses (Keras' model.losses): here too
+        layer.add_loss(keras.ops.convert_to_tensor(value))
+    return found[0]
+
+
+def _kernel_output(model, layer, args, kwargs) -> list:
+    """The kernel's side of a stand-in's call: the output of its layer there, and that layer's losses then
+    (a regularizer's, or what its call added: the stand-in adds them to its own). A layer of Keras' own that
+    the grader built (an unbuilt Sequential's, on its first call) is built here first, and given its weights."""
+    import numpy as np
+
+    state = model.__dict__.get("_judge_state")
+    shape = state.get("build") if isinstance(state, dict) else None
+    if not model.built and isinstance(shape, list) and _own_keras_class(type(model)):
+        with contextlib.suppress(Exception):  # (built by its call, then)
+            model.build(tuple(shape))
+    if not layer.built and args and hasattr(args[0], "shape") and _own_keras_class(type(layer)):
+        with contextlib.suppress(Exception):
+            layer.build(tuple(args[0].shape))
+    _kernel_keras_synced(model, state)
+    output = layer(*args, **kwargs)
+    return [output, [float(np.sum(np.asarray(x))) for x in layer.losses][:MAX_LOSSES]]
+
+
+def _is_stand_in(layer) -> bool:
+    """A layer here whose call runs in the student's kernel."""
+    return isinstance(layer, _KernelCalls) or layer.__dict__.get("_kernel_forwarded") is True
+
+
+class _KernelCalls:
+    """What a stand-in for a layer of the answer's own class does: Keras' ``__call__`` here (inputs cast to
+    its dtype), ``call`` in the student's kernel after sending it the stand-in's weights, gradients from there."""
+
+    def call(self, *args, training=None, **kwargs):  # (named, or Keras' __call__ would drop it)
+        return _kernel_call(self, *args, training=training, **kwargs)
+
+    @property
+    def input_shape(self):
+        if "kernel_input_shape" not in self.__dict__:
+            raise AttributeError("this layer of the student's class has no input shape")
+        return self.__dict__["kernel_input_shape"]
+
+    def __repr__(self) -> str:
+        return f"<the student's {self.__dict__.get('kernel_class', '?')}>"
 
 
 @functools.cache
 def _kernel_layer_class():
     import keras
 
-    class KernelLayer(keras.layers.Layer):
-        """The grader's stand-in for a Keras layer of the answer's own class: Keras' ``__call__`` here (inputs
-        cast to the layer's dtype), ``call`` in the student's kernel with its weights there, gradients from there."""
-
-        def call(self, *args, training=None, **kwargs):  # (named, or Keras' __call__ would drop it)
-            call = getattr(self, "_kernel_call", None)
-            if call is None:
-                raise RuntimeError("this layer was made in the student's kernel and has no connection to it now")
-            if training is not None:
-                kwargs["training"] = training
-            return call(FORWARD, (self, "", list(args), dict(kwargs)), {})
-
-        def __repr__(self) -> str:
-            return f"<the student's {self.__dict__.get('kernel_class', '?')}>"
+    class KernelLayer(_KernelCalls, keras.layers.Layer):
+        """The grader's stand-in for a layer of the answer's own class (:class:`_KernelCalls`)."""
 
     KernelLayer.__module__ = __name__
     return KernelLayer
+
+
+@functools.cache
+def _kernel_model_class():
+    import keras
+
+    class KernelModel(_KernelCalls, keras.Model):
+        """The grader's stand-in for a model of the answer's own class (:class:`_KernelCalls`): a Keras model
+        here, to compile, count and look into."""
+
+    KernelModel.__module__ = __name__
+    return KernelModel
 
 
 # -- compile settings: the answer's, described as data in the kernel, made again here from Keras' own classes ------

@@ -6,7 +6,7 @@ import json
 import sys
 
 from course_utils.instructor.judge.autograd import BACKWARD, _backward_answer, _graph_inputs, _kept_graph, _recording
-from course_utils.instructor.judge.base import _KERNEL, FORWARD, _error_name, _kept_ids, _objects, _text
+from course_utils.instructor.judge.base import _KERNEL, FORWARD, _error_name, _objects, _text
 from course_utils.instructor.judge.codec import decode, encode
 from course_utils.instructor.judge.keras_models import _is_keras_layer, _keras_before
 from course_utils.instructor.judge.pickles import _made_classes
@@ -38,9 +38,8 @@ def _read_and_answer(user_ns: dict, request: str) -> dict:
             _KERNEL.classes = {}
     except Exception as error:  # noqa: BLE001 - a malformed request: say so
         return {"error": ["NotData", f"the grader's request could not be read: {error}"[:2000]]}
-    kept = _kept_ids()
-    # what the models were before the call (False: a Keras layer the kernel keeps, whose stand-in has no state)
-    before = [(False if id(m) in kept else _keras_before(m)) if _is_keras_layer(m) else dict(m.named_parameters())
+    # what the models were before the call
+    before = [_keras_before(m) if _is_keras_layer(m) else dict(m.named_parameters())
               if hasattr(m, "named_parameters") else None for m in modules]
     if name == BACKWARD:
         return _backward_answer(args)

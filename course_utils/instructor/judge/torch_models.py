@@ -16,6 +16,7 @@ from course_utils.instructor.judge.base import (
     _text,
     _write_back_array,
 )
+from course_utils.instructor.judge.keras_models import _is_keras_layer, _keras_layers, _kernel_keras_synced, _kernel_output
 
 
 def _optimizer_made(n: dict, modules: list | None, value):
@@ -188,8 +189,8 @@ def _mirror_state(root) -> dict:
 def _kernel_model(number, state):
     """The kernel's side: the kept model, made what the test's mirror of it is (modes, parameters, buffers)."""
     model = _kept(number)
-    if not hasattr(model, "named_modules"):  # a Keras layer (:func:`.keras_models._kernel_layer_class`): no state
-        return model  # (and no import of torch in a TensorFlow kernel)
+    if _is_keras_layer(model):  # (no import of torch in a TensorFlow kernel)
+        return _kernel_keras_synced(model, state)
     import torch
 
     modules, parameters, buffers = dict(model.named_modules()), dict(model.named_parameters()), dict(model.named_buffers())
@@ -237,7 +238,12 @@ def _mirror_forward(module, *args, **kwargs):
 def _forward_in_kernel(model, path, args, kwargs):
     """The kernel's side of a mirror's call: the kept model's layer ``path`` on the test's inputs (a kept
     Keras layer itself)."""
-    return (model.get_submodule(str(path)) if hasattr(model, "get_submodule") else model)(*args, **kwargs)
+    if _is_keras_layer(model):  # a layer of a kept Keras model: its place in Keras' order of its layers
+        layers = _keras_layers(model)
+        if type(path) is not int or not 0 <= path < len(layers):
+            raise NotData("a layer the kernel's model does not have")
+        return _kernel_output(model, layers[path], args, kwargs)
+    return model.get_submodule(str(path))(*args, **kwargs)
 
 
 @functools.cache
