@@ -593,3 +593,23 @@ VARIANTS = [
      "    pool = next(l for l in model.layers if isinstance(l, keras.layers.MaxPool2D))\n"
      "    return cu.feature_maps(model, pool, images)\n", False),
 ]
+
+# Models the grader makes again from the kernel's description (course_utils.instructor.judge.keras_models):
+# Keras' own layers from their configuration, the answer's own classes and functions run in the kernel.
+TF_BUILD_OWN_LAYER_CLASSES = TF_BUILD_ZEROES_WEIGHTS.replace(
+    "        for w in self.weights:\n            w.assign(keras.ops.zeros(w.shape, w.dtype))\n", "")
+TF_BUILD_LEAKY_NAMED_RELU = """
+def relu(x):  # named relu, and leaky: Keras writes it as "relu" in the model's configuration
+    return tf.nn.leaky_relu(x, 0.2)
+""" + tf_build(hidden_act="relu")
+TF_BUILD_SUBCLASS_ADDS_A_LOSS = TF_BUILD_SUBCLASS.replace(
+    "    def call(self, x):\n",
+    "    def call(self, x):\n        self.add_loss(1e-3 * tf.reduce_sum(tf.square(self.hidden.kernel)))\n")
+VARIANTS += [
+    ("tensorflow", "build_cnn", "own subclasses of Conv2D and Dense, unchanged", TF_BUILD_OWN_LAYER_CLASSES, True),
+    ("tensorflow", "build_cnn", "TensorFlow's functions as activations",
+     tf_build(hidden_act="tf.nn.relu", out_act="tf.nn.softmax"), True),
+    ("tensorflow", "build_cnn", "a leaky function of its own named relu", TF_BUILD_LEAKY_NAMED_RELU, False),
+    ("tensorflow", "build_cnn", "a subclassed model whose call adds a weight penalty", TF_BUILD_SUBCLASS_ADDS_A_LOSS,
+     False),
+]

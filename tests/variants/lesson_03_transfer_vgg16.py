@@ -711,3 +711,36 @@ def vgg_preprocess(images, mode='caffe'):
      tf_fine_tune(unfreeze="base.trainable = True\n    for layer in base.layers:\n"
                   "        layer.trainable = layer.name.startswith(block)"), False),
 ]
+
+# Heads the grader makes again from the kernel's description: a subclassed model (its call runs in the
+# kernel, its Dense layers are Keras' own here), and an activation of the answer's own named like Keras' one.
+TF_HEAD_SUBCLASS = """
+class Head(keras.Model):
+    def __init__(self, feature_shape, num_classes):
+        super().__init__()
+        self.flatten = keras.layers.Flatten()
+        self.hidden = [keras.layers.Dense(1024, activation="relu"), keras.layers.Dense(256, activation="relu")]
+        self.out = keras.layers.Dense(num_classes, activation="softmax")
+        self.build((None, *feature_shape))
+    def build(self, shape):
+        for layer in [self.flatten, *self.hidden, self.out]:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+    def call(self, x):
+        x = self.flatten(x)
+        for layer in self.hidden:
+            x = layer(x)
+        return self.out(x)
+
+def build_head(feature_shape, num_classes=10):
+    return Head(tuple(feature_shape), num_classes)
+"""
+TF_HEAD_NAMED_RELU = """
+def relu(x):  # named relu, and not it: Keras writes it as "relu" in the model's configuration
+    return tf.nn.elu(x)
+""" + tf_head(act="relu")
+VARIANTS += [
+    ("tensorflow", "build_head", "a subclassed model built in its constructor", TF_HEAD_SUBCLASS, True),
+    ("tensorflow", "build_head", "tf.nn.relu and tf.nn.softmax", tf_head(act="tf.nn.relu", out="tf.nn.softmax"), True),
+    ("tensorflow", "build_head", "an ELU of its own named relu", TF_HEAD_NAMED_RELU, False),
+]

@@ -1717,3 +1717,37 @@ VARIANTS = [
     *[(fw, "prepare_italy", name, answer, ok) for fw, name, answer, ok in PREPARE],
     *[(fw, "build_seed_classifier", name, answer, ok) for fw, name, answer, ok in SEED_MODEL],
 ]
+
+# Models the grader makes again from the kernel's description: the LSTM's activations as TensorFlow's own
+# functions (run in the kernel), one of its own named like Keras' sigmoid, and an LSTM class of its own.
+TF_SEED_OWN_SIGMOID = """
+def sigmoid(x):  # named sigmoid, and a hard one: Keras writes it as "sigmoid" in the model's configuration
+    return keras.activations.hard_sigmoid(x)
+
+def build_seed_classifier(timesteps=10, units=128):
+    model = keras.Sequential([keras.Input((timesteps, 1)), keras.layers.LSTM(units, recurrent_activation=sigmoid),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model
+"""
+TF_SEED_TF_ACTIVATIONS = """
+def build_seed_classifier(timesteps=10, units=128):
+    model = keras.Sequential([keras.Input((timesteps, 1)), keras.layers.LSTM(units, activation=tf.tanh),
+                              keras.layers.Dense(1, activation=tf.sigmoid)])
+    model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model
+"""
+TF_SEED_OWN_LSTM_CLASS = """
+class SeedLSTM(keras.layers.LSTM):
+    pass
+
+def build_seed_classifier(timesteps=10, units=128):
+    model = keras.Sequential([keras.Input((timesteps, 1)), SeedLSTM(units), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model
+"""
+VARIANTS += [
+    ("tensorflow", "build_seed_classifier", "a hard sigmoid of its own named sigmoid", TF_SEED_OWN_SIGMOID, False),
+    ("tensorflow", "build_seed_classifier", "tf.tanh and tf.sigmoid as activations", TF_SEED_TF_ACTIVATIONS, True),
+    ("tensorflow", "build_seed_classifier", "an LSTM class of its own", TF_SEED_OWN_LSTM_CLASS, True),
+]

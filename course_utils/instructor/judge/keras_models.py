@@ -270,17 +270,34 @@ def _rebuildable_config(layer) -> tuple[str, list] | None:
     """The kernel's side: the configuration of ``layer`` (as JSON), when it and every layer inside it are of
     Keras' own classes, and the places (in :func:`_keras_layers`' order) of the layers whose call must run
     here: those whose configuration names what the grader does not make (an activation of the answer's own,
-    left out of the configuration sent). None when Keras cannot write the configuration."""
+    left out of the configuration sent). A layer of the answer's class deriving from one of Keras' layers
+    without a configuration of its own (``class MyDense(keras.layers.Dense)``) goes as that Keras layer, its
+    call run here. None when Keras cannot write the configuration."""
     layers = _keras_layers(layer)
-    if not all(_own_keras_class(type(x)) for x in layers):
+    base = _keras_base(type(layer))
+    if not all(_own_keras_class(type(x)) for x in layers[1:]) or (base is None and not _own_keras_class(type(layer))):
         return None
     try:
-        text = json.dumps(_sanitized(_serialized(layer)))
-        forwarded = [k for k, x in enumerate(layers) if _sanitized(_serialized(x)) != _serialized(x)
-                     or _foreign_functions(x)]
+        config = _serialized(layer)
+        if base is not None:  # written as its Keras base class, with the configuration that class reads
+            config = {**config, "module": "keras.layers", "class_name": base.__name__, "registered_name": None}
+        text = json.dumps(_sanitized(config))
+        forwarded = [k for k, x in enumerate(layers) if (k == 0 and base is not None) or _foreign_functions(x)
+                     or _sanitized(_serialized(x)) != _serialized(x)]
     except Exception:  # noqa: BLE001 - a configuration Keras cannot write, or one that is not plain data
         return None
     return (text, forwarded) if len(text) <= CONFIG_BYTES else None
+
+
+def _keras_base(cls):
+    """The kernel's side: the Keras layer class that the answer's class ``cls`` derives from and whose
+    configuration it keeps (no ``get_config`` of its own); None for Keras' own classes and any other."""
+    if _own_keras_class(cls):
+        return None
+    for base in cls.__mro__[1:]:
+        if _own_keras_class(base) and base in _config_classes()["keras.layers"].values():
+            return base if cls.get_config is base.get_config else None
+    return None
 
 
 def _foreign_functions(layer) -> list:
