@@ -765,12 +765,18 @@ def test_compile_settings_from_a_kernel_make_only_kerass_own_optimizers_losses_a
                                "metrics": ["accuracy", {"class_name": "function", "config": "categorical_accuracy"}]})
     assert type(made["optimizer"]) is keras.optimizers.Adam and made["loss"].get_config()["from_logits"] is True
     assert made["metrics"] == ["accuracy", keras.metrics.categorical_accuracy]
+    decaying = _compiled_settings({"optimizer": {"class_name": "Adam", "config": {"learning_rate": {
+        "class_name": "ExponentialDecay", "config": {"initial_learning_rate": 1e-3, "decay_steps": 10_000,
+                                                     "decay_rate": 0.9}}}}})["optimizer"]  # a schedule of Keras' own
+    assert type(decaying._learning_rate) is keras.optimizers.schedules.ExponentialDecay
     adam = {"class_name": "Adam", "config": {}}
     for settings in (
             {"optimizer": {"module": "keras.layers", "class_name": "TFSMLayer", "config": {"filepath": "/"}}},
             {"optimizer": {"module": "os", "class_name": "function", "config": "system"}},
-            {"optimizer": {"class_name": "Adam", "config": {"learning_rate": {"class_name": "ExponentialDecay",
-                                                                              "config": {}}}}},  # nested: a schedule
+            {"optimizer": {"class_name": "Adam", "config": {"learning_rate": {"class_name": "LearningRateSchedule",
+                                                                              "config": {}}}}},  # Keras' base class
+            {"optimizer": {"class_name": "Adam", "config": {"learning_rate": {"class_name": "ExponentialDecay", "config": {
+                "initial_learning_rate": {"class_name": "ExponentialDecay"}, "decay_steps": 1, "decay_rate": 1}}}}},
             {"optimizer": adam, "loss": {"class_name": "function", "config": "__class__"}},
             {"optimizer": adam, "loss": {"class_name": "Loss", "config": {"__init__": 1}}},
             {"optimizer": adam, "loss": {"class_name": "Dense", "config": {}}},  # not a loss
@@ -1366,9 +1372,19 @@ def test_a_keras_description_naming_more_than_keras_own_small_layers_is_refused_
         keras_models._keras_mirror({"tree": {"config": json.dumps(big), "forwarded": [], "values": []},
                                     "flags": [True], "weights": [True, True]})
     assert time.monotonic() - started < 10
+    one = np.zeros(2**16, "float32")  # one array named 2,000 times: sent once, counted once
+    with pytest.raises(judge.NotData, match="more weights"):
+        keras_models._keras_mirror({"tree": {"config": json.dumps(big), "forwarded": [], "values": [one] * 2000},
+                                    "flags": [True], "weights": [True, True]})
     wide = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.UpSampling2D(2**11)])
     with pytest.raises(judge.NotData, match="output of more than"):  # an output of 2**28 numbers per example
         keras_models._keras_mirror(keras_models._keras_description(wide))
+    unknown = keras_models._keras_mirror(keras_models._keras_description(keras.Sequential([keras.layers.UpSampling2D(2**11)])))
+    with pytest.raises(judge.NotData, match="would hold more than"):  # its input's shape known when it is called
+        unknown(np.zeros((1, 8, 8, 1), "float32"))
+    many = keras.Sequential([keras.Input((2,))] + [keras.layers.Identity() for _ in range(keras_models.MADE_LAYERS)])
+    with pytest.raises(judge.NotData, match="layers and calls of layers"):  # (each costs the grader time)
+        keras_models._keras_mirror(keras_models._keras_description(many))
     deep = {"class": "Deep", "model": False, "dtype": "float32", "input_shape": None, "variables": [], "children": []}
     for _ in range(40):
         deep = {**deep, "children": [["inner", deep]]}

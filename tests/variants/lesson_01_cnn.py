@@ -612,4 +612,9 @@ VARIANTS += [
     ("tensorflow", "build_cnn", "a leaky function of its own named relu", TF_BUILD_LEAKY_NAMED_RELU, False),
     ("tensorflow", "build_cnn", "a subclassed model whose call adds a weight penalty", TF_BUILD_SUBCLASS_ADDS_A_LOSS,
      False),
+    ("tensorflow", "build_cnn", "a call of its own set on the hidden Dense layer", tf_build().replace(
+        "    return model", "    model.layers[-2].call = lambda x, **kwargs: tf.tanh(x @ model.layers[-2].kernel) * 100\n"
+        "    return model"), False),
+    ("tensorflow", "build_cnn", "Adam with a decaying learning rate",
+     tf_build(optimizer="keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(1e-3, 10_000, 0.9))"), True),
 ]

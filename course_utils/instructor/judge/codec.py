@@ -28,7 +28,7 @@ from course_utils.instructor.judge.base import (
     _write_back_array,
 )
 from course_utils.instructor.judge.keras_models import (
-    UNBUILT_WEIGHTS,
+    KerasReply,
     _check_keras_apart,
     _is_keras_layer,
     _keras_layers,
@@ -338,11 +338,12 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
     """The value a decoded structure describes, its arrays taken from ``arrays`` (each at most once).
     A Keras model's configuration is read only ``from_grader`` (by the kernel: the grader takes data only)."""
     used, count, given = set(), [0], []
-    unbuilt = [UNBUILT_WEIGHTS]  # what the Keras models of this value may allocate beyond the weights they bring
+    keras_reply = KerasReply()  # what the Keras models the value describes may still cost the grader
 
     def value(n, depth=0):
         if isinstance(n, dict) and "alias" in n:  # an array, tensor or variable given earlier in the value
-            if type(n["alias"]) is not int or not 0 <= n["alias"] < len(given):
+            count[0] += 1  # (a value of many references to one large array is as large as its copies would be)
+            if count[0] > MAX_NODES or type(n["alias"]) is not int or not 0 <= n["alias"] < len(given):
                 raise NotData("a reference to an array not given before")
             found = given[n["alias"]]
         else:
@@ -428,7 +429,7 @@ def _rebuild(tree, arrays: dict, modules: list | None = None, states: bool = Fal
                 if "made_keras" in n and (states or "keras" not in sys.modules):  # a result of a Keras test's call only
                     raise NotData("a Keras layer made in the kernel where the test expects none")
                 modules.append(_mirror(value(n["made"], depth + 1)) if "made" in n
-                               else _keras_mirror(value(n["made_keras"], depth + 1), unbuilt))
+                               else _keras_mirror(value(n["made_keras"], depth + 1), keras_reply))
                 return modules[index]
             if "instance" in n:
                 if not from_grader:

@@ -171,20 +171,35 @@ def _recompiled(model, settings, compiled: dict | None = None) -> None:
 # (:func:`_kernel_layer_class`) holding its variables and its layers made the same way, whose ``call`` runs the
 # kernel's layer (kept there) after sending it the stand-in's weights.
 DTYPE_POLICIES = {"float16", "float32", "float64", "bfloat16", "mixed_float16", "mixed_bfloat16"}
-MADE_LAYERS = 1_000           # layers in one description
+MADE_LAYERS = 512             # layers and calls of layers that the models of one reply describe
 MAX_LOSSES = 64               # losses a stand-in's call reports
-MAX_ACTIVATIONS = 1 << 24     # numbers per example in one output of a layer (UpSampling2D(1000) would make billions)
-UNBUILT_WEIGHTS = 1 << 24     # numbers the grader may allocate beyond those the kernel sent (a layer it builds here)
+MAX_ACTIVATIONS = 1 << 24     # numbers per example in the output of a layer made here (UpSampling2D(1000))
+UNBUILT_WEIGHTS = 1 << 24     # numbers the layers of a reply may allocate beyond those the kernel sent (built here)
 CONFIG_BYTES = 1 << 20        # the JSON of one configuration
-CONFIG_MODULES = {  # what a configuration may name: module -> the base class (or the names) it may name there
+CONFIG_MODULES = {  # what a configuration may name: module -> the base class of what it may name there
     "keras.layers": "Layer", "keras.initializers": "Initializer", "keras.regularizers": "Regularizer",
     "keras.constraints": "Constraint"}
 CONFIG_NAMES = {("keras", "Sequential"), ("keras", "DTypePolicy"), ("keras", "FloatDTypePolicy"),
                 ("keras.src.models.functional", "Functional")}
 # settings Keras makes an object of: a dict there must name Keras' own (Keras writes a lambda as {"value": its code})
 OBJECT_KEYS = ("activation", "initializer", "regularizer", "constraint", "dtype")
-# Keras' layers that are not made from a configuration here: code (Lambda), files and lookups (preprocessing)
-REFUSED_LAYERS = {"Lambda", "Layer", "InputSpec"}
+# Keras' layers not made from a configuration here: code (Lambda) and the base class (the preprocessing layers,
+# which read files and vocabularies, and those wrapping other frameworks' code are left out by their modules)
+REFUSED_LAYERS = {"Lambda", "Layer"}
+
+
+class KerasReply:
+    """What the Keras models of one reply may still cost the grader: layers and calls of layers
+    (:data:`MADE_LAYERS`), numbers allocated beyond the weights sent (:data:`UNBUILT_WEIGHTS`), and the arrays
+    counted as sent (an array the reply names twice is sent once)."""
+
+    def __init__(self):
+        self.layers, self.unbuilt, self.counted = [MADE_LAYERS], [UNBUILT_WEIGHTS], set()
+
+    def spend_layers(self, count: int) -> None:
+        self.layers[0] -= count
+        if self.layers[0] < 0:
+            raise NotData(f"Keras models of more than {MADE_LAYERS} layers and calls of layers in one reply")
 
 
 @functools.cache
@@ -194,7 +209,7 @@ def _config_classes() -> dict:
 
     found = {}
     for module, base in CONFIG_MODULES.items():
-        library, root = getattr(keras, module.split(".")[1]), None
+        library = getattr(keras, module.split(".")[1])
         root = getattr(library, base)
         found[module] = {
             name: cls for name in dir(library) if isinstance(cls := getattr(library, name), type)
@@ -212,58 +227,63 @@ def _own_keras_class(cls) -> bool:
         or (cls.__name__ == "Functional" and cls.__module__ == "keras.src.models.functional")
 
 
-def _checked_config(value, depth: int = 0) -> None:
+def _checked_config(config) -> int:
     """Refuse a configuration naming anything but Keras' own layers, initializers, regularizers, constraints,
     dtype policies and the symbolic tensors of a functional model (never a function, a Lambda's code, a
-    preprocessing layer's files, a registered class), or holding more than small plain data."""
-    if _config_checked(value, depth, lambda entry: _refuse_named(entry)) is not value:
-        raise NotData("a malformed Keras configuration")
+    preprocessing layer's files, a registered class), or holding more than small plain data; the number of
+    layers and calls of layers it describes."""
+    count = [0]
+    _config_walk(config, 0, True, count)
+    return count[0]
 
 
 def _sanitized(config):
     """The kernel's side: ``config`` with each object it names that :func:`_checked_config` refuses (a
     function of the answer's as an activation) replaced by None; its plain data checked."""
-    def none(entry):
-        try:
-            _refuse_named(entry)
-        except NotData:
-            return None
-        return entry
-
-    return _config_checked(config, 0, none)
+    return _config_walk(config, 0, False, [0])
 
 
-def _config_checked(value, depth: int, named):
-    """``value`` made again with ``named(entry)`` in place of each object it names; NotData where it is not small
-    plain data."""
+def _config_walk(value, depth: int, strict: bool, count: list):
+    """``value`` checked (``strict``: NotData for an object :func:`_checked_config` refuses) or made again with
+    None in place of such objects; ``count`` adds up the layers and calls of layers in it."""
     if depth > 64:
         raise NotData("a Keras configuration nested too deep")
     if value is None or type(value) in (bool, float) or (type(value) is int and abs(value) < 2**31) \
             or (type(value) is str and len(value) <= 1000):
         return value
     if type(value) is list and len(value) <= 10_000:
-        items = [_config_checked(item, depth + 1, named) for item in value]
+        items = [_config_walk(item, depth + 1, strict, count) for item in value]
         return value if all(a is b for a, b in zip(items, value)) else items
     if type(value) is not dict or len(value) > 200 or not all(type(k) is str for k in value):
         raise NotData("a Keras configuration holding something other than small plain data")
-    if "class_name" in value and named(value) is None:
-        return None
-    items = {k: None if isinstance(v, dict) and "class_name" not in v and k.endswith(OBJECT_KEYS)
-             and named({"class_name": None}) is None else _config_checked(v, depth + 1, named)
-             for k, v in value.items()}
+    if "class_name" in value:
+        refused = _refusal(value)
+        if refused:
+            if strict:
+                raise NotData(refused)
+            return None
+        count[0] += value.get("module") == "keras.layers" or value.get("class_name") == "__keras_tensor__"
+    items = {}
+    for key, item in value.items():
+        if isinstance(item, dict) and "class_name" not in item and key.endswith(OBJECT_KEYS):
+            if strict:
+                raise NotData(f"a Keras configuration whose {key[:60]} names nothing of Keras' own")
+            items[key] = None
+        else:
+            items[key] = _config_walk(item, depth + 1, strict, count)
     return value if all(items[k] is v for k, v in value.items()) else items
 
 
-def _refuse_named(entry: dict) -> dict:
+def _refusal(entry: dict) -> str | None:
+    """Why a configuration may not name ``entry`` (a dict with a ``class_name``), or None."""
     name, module = entry.get("class_name"), entry.get("module")
     if name == "__keras_tensor__":  # a functional model's symbolic input: its shape, dtype and history
-        if module is not None or set(entry) - {"class_name", "config"}:
-            raise NotData("a malformed Keras configuration")
-    elif entry.get("registered_name") not in (None, name) or not (
+        return "a malformed Keras configuration" if module is not None or set(entry) - {"class_name", "config"} else None
+    if entry.get("registered_name") not in (None, name) or not (
             (module, name) in CONFIG_NAMES or name in _config_classes().get(module, {})):
-        raise NotData(f"a Keras configuration naming {str(module)[:60]}.{str(name)[:60]}, which is not one of "
-                      "Keras' own layers the grader makes again")
-    return entry
+        return (f"a Keras configuration naming {str(module)[:60]}.{str(name)[:60]}, which is not one of Keras' own "
+                "layers the grader makes again")
+    return None
 
 
 def _rebuildable_config(layer) -> tuple[str, list] | None:
@@ -281,9 +301,12 @@ def _rebuildable_config(layer) -> tuple[str, list] | None:
         config = _serialized(layer)
         if base is not None:  # written as its Keras base class, with the configuration that class reads
             config = {**config, "module": "keras.layers", "class_name": base.__name__, "registered_name": None}
-        text = json.dumps(_sanitized(config))
-        forwarded = [k for k, x in enumerate(layers) if (k == 0 and base is not None) or _foreign_functions(x)
-                     or _sanitized(_serialized(x)) != _serialized(x)]
+        text = json.dumps(_sanitized(config))  # (the configuration as sent: a layer whose own differs is forwarded)
+        forwarded = []
+        for k, x in enumerate(layers):
+            own = _serialized(x) if k else config
+            if (k == 0 and base is not None) or "call" in vars(x) or _foreign_functions(x) or _sanitized(own) != own:
+                forwarded.append(k)  # (a call of the answer's set on the layer itself runs in the kernel too)
     except Exception:  # noqa: BLE001 - a configuration Keras cannot write, or one that is not plain data
         return None
     return (text, forwarded) if len(text) <= CONFIG_BYTES else None
@@ -382,11 +405,10 @@ def _made_keras_description(layer) -> dict:
     return description
 
 
-def _keras_mirror(description, unbuilt: list | None = None):
-    """The grader's side: the layer or model the kernel describes, made of Keras' own classes and stand-ins;
-    ``unbuilt``: how many numbers the layers it does not bring the weights of may allocate (one count for all
-    the models of a reply)."""
-    model = _described_model(description, [UNBUILT_WEIGHTS] if unbuilt is None else unbuilt)
+def _keras_mirror(description, reply: KerasReply | None = None):
+    """The grader's side: the layer or model the kernel describes, made of Keras' own classes and stand-ins,
+    within what ``reply`` (one for all the models of a reply) may still cost."""
+    model = _described_model(description, KerasReply() if reply is None else reply)
     number = description.get("number")
     stand_ins = [x for x in _keras_layers(model) if _is_stand_in(x)]
     if stand_ins and type(number) is not int:
@@ -398,16 +420,15 @@ def _keras_mirror(description, unbuilt: list | None = None):
     return model
 
 
-def _described_model(description, unbuilt: list):
+def _described_model(description, reply: KerasReply):
     """The model a :func:`_keras_description` describes, its trainable flags set, within the weights it sent
-    (and ``unbuilt``)."""
-
+    (and what ``reply`` may still cost)."""
     if not isinstance(description, dict) or not isinstance(description.get("tree"), dict) \
             or not isinstance(description.get("flags"), list) or not isinstance(description.get("weights"), list):
         raise NotData("a malformed Keras model from the student's kernel")
-    budget = [_sent_numbers(description["tree"]), unbuilt]  # shared by every layer of the model, as long as it lives
+    budget = [_sent_numbers(description["tree"], reply.counted), reply.unbuilt]  # (for as long as the model lives)
     with _within(budget):
-        model = _rebuilt(description["tree"], [0])
+        model = _rebuilt(description["tree"], reply)
     layers = _keras_layers(model)
     for layer in layers:
         object.__setattr__(layer, "_judge_budget", budget)  # a layer built later here (an unbuilt Sequential)
@@ -421,39 +442,44 @@ def _described_model(description, unbuilt: list):
     return model
 
 
-def _sent_numbers(node, depth: int = 0) -> int:
-    """How many numbers a :func:`_layer_tree` node sends (the weights of its layers and of those inside it)."""
+def _sent_numbers(node, counted: set, depth: int = 0) -> int:
+    """How many numbers a :func:`_layer_tree` node sends (the weights of its layers and of those inside it),
+    each array once in a reply (``counted``: the ids of those counted; a reply may name one array many times)."""
     import numpy as np
 
     if not isinstance(node, dict) or depth > MAX_DEPTH:
         return 0
     values = node.get("values") if isinstance(node.get("values"), list) else \
         [v[1] for v in node.get("variables") or () if isinstance(v, list) and len(v) == 3]
-    own = sum(int(v.size) for v in values if isinstance(v, np.ndarray))
+    own = 0
+    for value in values:
+        if isinstance(value, np.ndarray) and id(value) not in counted:
+            counted.add(id(value))
+            own += int(value.size)
     children = node.get("children") if isinstance(node.get("children"), list) else []
-    return own + sum(_sent_numbers(c[1], depth + 1) for c in children if isinstance(c, list) and len(c) == 2)
+    return own + sum(_sent_numbers(c[1], counted, depth + 1) for c in children if isinstance(c, list) and len(c) == 2)
 
 
-def _rebuilt(node, count: list, depth: int = 0):
+def _rebuilt(node, reply: KerasReply, depth: int = 0):
     """One :func:`_layer_tree` node made here: a layer of Keras' own from its checked configuration, or a stand-in."""
     import keras
     import numpy as np
 
-    count[0] += 1
-    if not isinstance(node, dict) or depth > MAX_DEPTH or count[0] > MADE_LAYERS:
+    if not isinstance(node, dict) or depth > MAX_DEPTH:
         raise NotData("a malformed Keras model from the student's kernel")
     if "config" in node:
-        config = _parsed_config(node["config"])
-        values = node.get("values")
+        config, values = _parsed_config(node["config"], reply), node.get("values")
+        if not isinstance(values, list):
+            raise NotData("a malformed Keras model from the student's kernel")
         try:
             layer = keras.saving.deserialize_keras_object(config, custom_objects={}, safe_mode=True)
-            if not _is_keras_layer(layer) or not isinstance(values, list):
-                raise TypeError("not a layer")
             layer.set_weights(values)
         except NotData:
             raise
         except Exception as error:  # noqa: BLE001 - what Keras refuses in a (checked) configuration
             raise NotData(f"a Keras layer that could not be made again from its configuration ({_text(error)})") from None
+        if not _is_keras_layer(layer):
+            raise NotData("a Keras configuration of something other than a layer")
         forwarded, layers = node.get("forwarded"), _keras_layers(layer)
         if not isinstance(forwarded, list) or not all(type(k) is int and 0 <= k < len(layers) for k in forwarded):
             raise NotData("a malformed Keras model from the student's kernel")
@@ -461,6 +487,7 @@ def _rebuilt(node, count: list, depth: int = 0):
             object.__setattr__(layers[k], "call", functools.partial(_kernel_call, layers[k]))
             object.__setattr__(layers[k], "_kernel_forwarded", True)
         return layer
+    reply.spend_layers(1)
     variables, children = node.get("variables"), node.get("children")
     if node.get("dtype") not in DTYPE_POLICIES or not isinstance(variables, list) or not isinstance(children, list):
         raise NotData("a malformed Keras layer from the student's kernel")
@@ -475,7 +502,7 @@ def _rebuilt(node, count: list, depth: int = 0):
     names = []
     for entry in children:
         name, child = entry if isinstance(entry, list) and len(entry) == 2 else (None, None)
-        made = _rebuilt(child, count, depth + 1)
+        made = _rebuilt(child, reply, depth + 1)
         layer._layers.append(made)  # Keras' own list of a layer's layers (in the kernel's order)
         if isinstance(name, str) and name.isidentifier() and not name.startswith("_") \
                 and not hasattr(type(layer), name) and name not in vars(layer):
@@ -490,14 +517,16 @@ def _rebuilt(node, count: list, depth: int = 0):
     return layer
 
 
-def _parsed_config(text) -> dict:
+def _parsed_config(text, reply: KerasReply) -> dict:
+    """The configuration of a layer of Keras' own, checked (:func:`_checked_config`), its layers and calls of
+    layers counted against ``reply``."""
     if not isinstance(text, str) or len(text) > CONFIG_BYTES:
         raise NotData("a malformed Keras configuration")
     try:
         config = json.loads(text)
     except (ValueError, RecursionError):
         raise NotData("a malformed Keras configuration") from None
-    _checked_config(config)
+    reply.spend_layers(_checked_config(config))
     if not isinstance(config, dict):
         raise NotData("a malformed Keras configuration")
     return _uncompiled(config)
@@ -527,7 +556,7 @@ def _attach(model, number: int) -> None:
 def _transplanted(model, description) -> None:
     """The grader's side: the stand-in ``model`` made what the kernel's model became in a call that added
     layers or weights to it (a model of the answer's class that builds its layers on its first call)."""
-    fresh = _described_model(description, [UNBUILT_WEIGHTS])
+    fresh = _described_model(description, KerasReply())
     if not isinstance(fresh, type(model)):
         raise AnswerError("the answer's model changed into another kind of layer")
     for name in model.__dict__.get("_kernel_names", []):
@@ -585,6 +614,7 @@ def _within(budget: list):
     with _BOUND_LOCK:
         if not getattr(keras.layers.Layer.add_weight, "_judge_bounded", False):
             keras.layers.Layer.add_weight = _bounded(keras.layers.Layer.add_weight)
+            keras.layers.Layer.__call__ = _bounded_call(keras.layers.Layer.__call__)
     _BOUNDS.left = budget
     try:
         yield
@@ -656,6 +686,31 @@ def _kernel_output(model, layer, args, kwargs) -> list:
 def _is_stand_in(layer) -> bool:
     """A layer here whose call runs in the student's kernel."""
     return isinstance(layer, _KernelCalls) or layer.__dict__.get("_kernel_forwarded") is True
+
+
+def _bounded_call(call):
+    """Keras' ``Layer.__call__``, refusing to compute here an output of more than :data:`MAX_ACTIVATIONS` numbers
+    per example in a layer made from a kernel's configuration (``UpSampling2D(1000)`` in a model whose input shape
+    was not known when it was made: checked when its shape is)."""
+    @functools.wraps(call)
+    def bounded(self, *args, **kwargs):
+        if "_judge_budget" in self.__dict__ and args and not self._layers and not _is_stand_in(self):
+            _check_output_size(self, args[0])
+        return call(self, *args, **kwargs)
+
+    bounded._judge_bounded = True
+    return bounded
+
+
+def _check_output_size(layer, inputs) -> None:
+    shape = getattr(inputs, "shape", None)
+    try:
+        out = layer.compute_output_shape(tuple(shape))
+    except Exception:  # noqa: BLE001 - no input shape, or a layer Keras cannot tell the output shape of
+        return
+    for found in (out if isinstance(out, (list, tuple)) and out and isinstance(out[0], (list, tuple)) else [out]):
+        if isinstance(found, (list, tuple)) and math.prod(int(d) for d in found[1:] if d is not None) > MAX_ACTIVATIONS:
+            raise NotData(f"a layer whose output would hold more than {MAX_ACTIVATIONS} numbers per example")
 
 
 class _KernelCalls:
@@ -766,12 +821,43 @@ def _setting(entry, module: str, base_name: str):
     found = _keras_class(entry, module, base_name)
     if not isinstance(found, type):  # a function
         return found
+    config = entry.get("config")
+    schedule = None
+    if module == "optimizers" and isinstance(config, dict) and isinstance(config.get("learning_rate"), dict):
+        config = dict(config)
+        schedule = {"learning_rate": _schedule(config.pop("learning_rate"))}
     try:
-        return found(**_plain_config(entry.get("config")))  # the constructor, not from_config (above)
+        return found(**_plain_config(config), **(schedule or {}))  # the constructor, not from_config (above)
     except NotData:
         raise
     except Exception as error:  # noqa: BLE001 - whatever Keras' constructor raises on the kernel's arguments
         raise NotData(f"compile settings that Keras' {found.__name__} refuses ({_text(error)})") from None
+
+
+def _schedule(entry):
+    """A learning-rate schedule of Keras' own (``ExponentialDecay``), made from its configuration of numbers
+    (of any size: a schedule allocates nothing), short strings and short lists."""
+    import keras
+
+    schedules = keras.optimizers.schedules
+    name = entry.get("class_name") if isinstance(entry, dict) else None
+    found = getattr(schedules, name, None) if isinstance(name, str) and name.isidentifier() else None
+    if not (isinstance(found, type) and issubclass(found, schedules.LearningRateSchedule)
+            and found is not schedules.LearningRateSchedule and found.__module__.startswith("keras.")):
+        raise NotData(f"a learning rate schedule that is not one of Keras' own ({str(name)[:100]})")
+
+    def plain(v):
+        return v is None or type(v) in (bool, int, float) or (type(v) is str and len(v) <= 200) \
+            or (type(v) is list and len(v) <= 50 and all(type(x) in (int, float) for x in v))
+
+    config = entry.get("config")
+    if not isinstance(config, dict) or len(config) > 20 or not all(
+            isinstance(k, str) and k.isidentifier() and plain(v) for k, v in config.items()):
+        raise NotData("a learning rate schedule whose configuration is not plain data")
+    try:
+        return found(**config)
+    except Exception as error:  # noqa: BLE001 - whatever Keras' constructor raises on the kernel's arguments
+        raise NotData(f"a learning rate schedule that Keras' {found.__name__} refuses ({_text(error)})") from None
 
 
 def _compiled_settings(settings) -> dict:
