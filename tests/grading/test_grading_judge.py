@@ -1356,7 +1356,9 @@ def test_a_keras_description_naming_more_than_keras_own_small_layers_is_refused_
                {**dense, "config": {**dense["config"], "activation": {"value": ["code", None, None]}}},
                {**dense, "config": {**dense["config"], "activation": {"module": "builtins", "class_name": "function",
                                                                     "config": "eval", "registered_name": "function"}}},
-               {**dense, "config": {**dense["config"], "name": "x" * 2000}}]
+               {**dense, "config": {**dense["config"], "name": "x" * 2000}},
+               {**dense, "config": {**dense["config"], "dtype": "int8_from_float32"}},  # Keras' quantized layers
+               {"module": "keras.layers", "class_name": "UpSampling2D", "config": {"size": [9, 9]}, "registered_name": None}]
     for config in refused:
         with pytest.raises(judge.NotData):
             keras_models._checked_config(config)
@@ -1376,12 +1378,14 @@ def test_a_keras_description_naming_more_than_keras_own_small_layers_is_refused_
     with pytest.raises(judge.NotData, match="more weights"):
         keras_models._keras_mirror({"tree": {"config": json.dumps(big), "forwarded": [], "values": [one] * 2000},
                                     "flags": [True], "weights": [True, True]})
-    wide = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.UpSampling2D(2**11)])
-    with pytest.raises(judge.NotData, match="output of more than"):  # an output of 2**28 numbers per example
+    wide = keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Conv2D(2**13, 1)])  # 16,384 weights
+    with pytest.raises(judge.NotData, match="output of more than"):  # and an output of 2**25 numbers per example
         keras_models._keras_mirror(keras_models._keras_description(wide))
-    unknown = keras_models._keras_mirror(keras_models._keras_description(keras.Sequential([keras.layers.UpSampling2D(2**11)])))
+    unknown = keras_models._keras_mirror(keras_models._keras_description(keras.Sequential([keras.layers.Conv2D(2**13, 1)])))
     with pytest.raises(judge.NotData, match="would hold more than"):  # its input's shape known when it is called
-        unknown(np.zeros((1, 8, 8, 1), "float32"))
+        unknown(np.zeros((1, 64, 64, 1), "float32"))
+    for cls in (keras.layers.UpSampling2D, keras.layers.Dot, keras.layers.MultiHeadAttention, keras.layers.Lambda):
+        assert not keras_models._own_keras_class(cls)  # made larger outputs than inputs and weights, or runs code
     many = keras.Sequential([keras.Input((2,))] + [keras.layers.Identity() for _ in range(keras_models.MADE_LAYERS)])
     with pytest.raises(judge.NotData, match="layers and calls of layers"):  # (each costs the grader time)
         keras_models._keras_mirror(keras_models._keras_description(many))

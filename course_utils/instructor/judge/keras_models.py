@@ -183,9 +183,21 @@ CONFIG_NAMES = {("keras", "Sequential"), ("keras", "DTypePolicy"), ("keras", "Fl
                 ("keras.src.models.functional", "Functional")}
 # settings Keras makes an object of: a dict there must name Keras' own (Keras writes a lambda as {"value": its code})
 OBJECT_KEYS = ("activation", "initializer", "regularizer", "constraint", "dtype")
-# Keras' layers not made from a configuration here: code (Lambda) and the base class (the preprocessing layers,
-# which read files and vocabularies, and those wrapping other frameworks' code are left out by their modules)
-REFUSED_LAYERS = {"Lambda", "Layer"}
+# Keras' layers made from a configuration here: those of the course's models and their plausible variants, none
+# of which makes an output larger than its input and weights do (not UpSampling, padding or repeating layers, nor
+# attention's scores), runs code (Lambda) or reads files (preprocessing); any other is a stand-in (its call runs in
+# the kernel)
+MADE_HERE = {
+    "InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "Identity", "Conv1D",
+    "Conv2D", "Conv3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+    "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D", "GlobalAveragePooling3D", "Flatten", "Reshape", "Permute", "Cropping1D", "Cropping2D",
+    "Cropping3D", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "BatchNormalization", "LayerNormalization",
+    "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "RNN", "StackedRNNCells", "Bidirectional",
+    "TimeDistributed", "Embedding", "Masking"}
+# the dtypes and dtype policies a configuration may name (not Keras' quantized ones, int8_from_float32)
+PLAIN_DTYPES = DTYPE_POLICIES | {"int8", "int16", "int32", "int64", "uint8", "bool"}
 
 
 class KerasReply:
@@ -213,9 +225,8 @@ def _config_classes() -> dict:
         root = getattr(library, base)
         found[module] = {
             name: cls for name in dir(library) if isinstance(cls := getattr(library, name), type)
-            and issubclass(cls, root) and name not in REFUSED_LAYERS
-            and cls.__module__.startswith(f"keras.src.{module.split('.')[1]}.")
-            and not cls.__module__.startswith("keras.src.layers.preprocessing.")}
+            and issubclass(cls, root) and (module != "keras.layers" or cls.__name__ in MADE_HERE)
+            and cls.__module__.startswith(f"keras.src.{module.split('.')[1]}.")}
     return found
 
 
@@ -262,12 +273,14 @@ def _config_walk(value, depth: int, strict: bool, count: list):
             if strict:
                 raise NotData(refused)
             return None
-        count[0] += value.get("module") == "keras.layers" or value.get("class_name") == "__keras_tensor__"
+        count[0] += value.get("module") == "keras.layers" or value.get("class_name") in (
+            "__keras_tensor__", "Sequential", "Functional")
     items = {}
     for key, item in value.items():
-        if isinstance(item, dict) and "class_name" not in item and key.endswith(OBJECT_KEYS):
+        if (isinstance(item, dict) and "class_name" not in item and key.endswith(OBJECT_KEYS)) or (
+                key == "dtype" and isinstance(item, str) and item not in PLAIN_DTYPES):
             if strict:
-                raise NotData(f"a Keras configuration whose {key[:60]} names nothing of Keras' own")
+                raise NotData(f"a Keras configuration whose {key[:60]} names nothing of Keras' own it may name")
             items[key] = None
         else:
             items[key] = _config_walk(item, depth + 1, strict, count)
@@ -279,8 +292,10 @@ def _refusal(entry: dict) -> str | None:
     name, module = entry.get("class_name"), entry.get("module")
     if name == "__keras_tensor__":  # a functional model's symbolic input: its shape, dtype and history
         return "a malformed Keras configuration" if module is not None or set(entry) - {"class_name", "config"} else None
+    policy = isinstance(name, str) and name.endswith("DTypePolicy")
     if entry.get("registered_name") not in (None, name) or not (
-            (module, name) in CONFIG_NAMES or name in _config_classes().get(module, {})):
+            (module, name) in CONFIG_NAMES or name in _config_classes().get(module, {})) or (
+            policy and (entry.get("config") or {}).get("name") not in PLAIN_DTYPES):
         return (f"a Keras configuration naming {str(module)[:60]}.{str(name)[:60]}, which is not one of Keras' own "
                 "layers the grader makes again")
     return None
@@ -690,12 +705,12 @@ def _is_stand_in(layer) -> bool:
 
 def _bounded_call(call):
     """Keras' ``Layer.__call__``, refusing to compute here an output of more than :data:`MAX_ACTIVATIONS` numbers
-    per example in a layer made from a kernel's configuration (``UpSampling2D(1000)`` in a model whose input shape
-    was not known when it was made: checked when its shape is)."""
+    per example in a layer made from a kernel's configuration (``Conv2D(2**20, 1)`` in a model whose input
+    shape was not known when it was made: checked when its shape is)."""
     @functools.wraps(call)
     def bounded(self, *args, **kwargs):
-        if "_judge_budget" in self.__dict__ and args and not self._layers and not _is_stand_in(self):
-            _check_output_size(self, args[0])
+        if "_judge_budget" in self.__dict__ and not _is_stand_in(self) and type(self).__name__ in MADE_HERE:
+            _check_output_size(self, args[0] if args else kwargs.get("inputs"))
         return call(self, *args, **kwargs)
 
     bounded._judge_bounded = True
@@ -703,10 +718,11 @@ def _bounded_call(call):
 
 
 def _check_output_size(layer, inputs) -> None:
-    shape = getattr(inputs, "shape", None)
+    """Refuse to call ``layer`` (one of :data:`MADE_HERE`, which take one input) where its output would hold more
+    than :data:`MAX_ACTIVATIONS` numbers per example."""
     try:
-        out = layer.compute_output_shape(tuple(shape))
-    except Exception:  # noqa: BLE001 - no input shape, or a layer Keras cannot tell the output shape of
+        out = layer.compute_output_shape(tuple(inputs.shape))
+    except Exception:  # noqa: BLE001 - not a tensor: Keras' own call refuses it
         return
     for found in (out if isinstance(out, (list, tuple)) and out and isinstance(out[0], (list, tuple)) else [out]):
         if isinstance(found, (list, tuple)) and math.prod(int(d) for d in found[1:] if d is not None) > MAX_ACTIVATIONS:
