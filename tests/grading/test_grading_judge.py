@@ -6,6 +6,7 @@ the student's kernel, and its verdict holds even against a kernel that forges ev
 verdict (tests/fixtures/grading/forging_kernel.py).
 """
 import base64
+import functools
 import io
 import json
 import pickle
@@ -1225,18 +1226,21 @@ def made_dense():
 """
 
 
+def keras_answers(source: str):
+    """The answers ``source`` defines, and each as the judge calls it in a Keras notebook, without a kernel."""
+    namespace = {}
+    exec(source, namespace)
+    call = functools.partial(judge.call_without_kernel, namespace, imports="import tensorflow as tf\nimport keras")
+    return namespace, lambda name: judge.Remote(name, call)
+
+
 def test_a_keras_layer_of_the_answers_class_stands_in_here_and_runs_in_the_kernel():
     keras = pytest.importorskip("keras")
-    import functools
-
     import tensorflow as tf
-    namespace = {}
-    exec(KERAS_LAYER, namespace)
-    imports = "import tensorflow as tf\nimport keras"
-    call = functools.partial(judge.call_without_kernel, namespace, imports=imports)
+    _, remote = keras_answers(KERAS_LAYER)
     made = []
     with judge.grading():
-        layer = judge.Remote("Cube", call)(2.0, dtype="float64")
+        layer = remote("Cube")(2.0, dtype="float64")
         made.append(layer)
         assert isinstance(layer, keras.layers.Layer) and "Cube" in repr(layer) and not layer.weights
         x = tf.Variable([[1.0, 2.0]], dtype=tf.float64)
@@ -1248,14 +1252,14 @@ def test_a_keras_layer_of_the_answers_class_stands_in_here_and_runs_in_the_kerne
         x32 = tf.constant([[1.0, -1.0]])
         with tf.GradientTape() as tape:
             tape.watch(x32)
-            total = tf.reduce_sum(judge.Remote("Cube", call)()(x32))
+            total = tf.reduce_sum(remote("Cube")()(x32))
         assert np.allclose(tape.gradient(total, x32), [[3.0, 3.0]])
-        weighted = judge.Remote("made_weighted", call)()  # its weights are here too, and sent to the kernel's
+        weighted = remote("made_weighted")()  # its weights are here too, and sent to the kernel's
         assert [tuple(w.shape) for w in weighted.weights] == [(2,)] and np.allclose(weighted(x32), [[1.0, -1.0]])
         assert np.allclose(weighted(x32, training=True), [[2.0, -2.0]])  # training= reaches the kernel's call
         weighted.weights[0].assign([3.0, 1.0])
         assert np.allclose(weighted(x32), [[3.0, -1.0]])  # the kernel's layer runs with the weights given here
-        assert type(judge.Remote("made_dense", call)()) is keras.layers.Dense  # Keras' own class: made here
+        assert type(remote("made_dense")()) is keras.layers.Dense  # Keras' own class: made here
     keras_models = sys.modules["course_utils.instructor.judge.keras_models"]
     tree = {"class": "Cube", "model": False, "dtype": "float32", "input_shape": None, "variables": [], "children": []}
     with pytest.raises(RuntimeError, match="no connection"):
@@ -1307,18 +1311,14 @@ def subclass():
 
 def test_a_keras_model_the_answer_builds_is_made_again_here_of_keras_own_classes():
     keras = pytest.importorskip("keras")
-    import functools
-
     import tensorflow as tf
-    namespace = {}
-    exec(KERAS_MODELS, namespace)
-    call = functools.partial(judge.call_without_kernel, namespace, imports="import tensorflow as tf\nimport keras")
+    namespace, remote = keras_answers(KERAS_MODELS)
     keras_models = sys.modules["course_utils.instructor.judge.keras_models"]
     x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32") * 3
     with judge.grading():
         for name, kind in (("sequential", keras.Sequential), ("functional", keras.Model), ("impostor", keras.Sequential),
                            ("subclass", keras.Model)):
-            model = judge.Remote(name, call)()
+            model = remote(name)()
             theirs = namespace[name]()  # the same answer here, to compare with
             model(x), theirs(x)  # (an unbuilt model is built by its first call, on both sides)
             assert isinstance(model, kind) and [type(d) for d in model.layers if isinstance(d, keras.layers.Dense)] \
@@ -1333,8 +1333,8 @@ def test_a_keras_model_the_answer_builds_is_made_again_here_of_keras_own_classes
             stand_ins = [layer for layer in keras_models._keras_layers(model) if keras_models._is_stand_in(layer)]
             # Keras' own layers run here; the answer's class and its own activations run in the kernel
             assert len(stand_ins) == {"sequential": 0, "functional": 0, "impostor": 1, "subclass": 2}[name], name
-        assert type(judge.Remote("sequential", call)().optimizer) is keras.optimizers.Adam  # compiled here too
-        model = judge.Remote("subclass", call)()
+        assert type(remote("sequential")().optimizer) is keras.optimizers.Adam  # compiled here too
+        model = remote("subclass")()
         assert float(model.evaluate(x, np.zeros((5, 2), "float32"), verbose=0)) > 0  # run eagerly: it calls the kernel
         model(x)
         assert [float(loss) for loss in model.losses] == [0.25]  # what the kernel's call added

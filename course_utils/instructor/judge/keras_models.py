@@ -173,7 +173,7 @@ def _recompiled(model, settings, compiled: dict | None = None) -> None:
 DTYPE_POLICIES = {"float16", "float32", "float64", "bfloat16", "mixed_float16", "mixed_bfloat16"}
 MADE_LAYERS = 512             # layers and calls of layers that the models of one reply describe
 MAX_LOSSES = 64               # losses a stand-in's call reports
-MAX_ACTIVATIONS = 1 << 24     # numbers per example in the output of a layer made here (UpSampling2D(1000))
+MAX_ACTIVATIONS = 1 << 24     # numbers per example in the output of a layer made here (Conv2D(2**20, 1))
 UNBUILT_WEIGHTS = 1 << 24     # numbers the layers of a reply may allocate beyond those the kernel sent (built here)
 CONFIG_BYTES = 1 << 20        # the JSON of one configuration
 CONFIG_MODULES = {  # what a configuration may name: module -> the base class of what it may name there
@@ -206,11 +206,11 @@ class KerasReply:
     counted as sent (an array the reply names twice is sent once)."""
 
     def __init__(self):
-        self.layers, self.unbuilt, self.counted = [MADE_LAYERS], [UNBUILT_WEIGHTS], set()
+        self.layers, self.unbuilt, self.counted = MADE_LAYERS, [UNBUILT_WEIGHTS], set()
 
     def spend_layers(self, count: int) -> None:
-        self.layers[0] -= count
-        if self.layers[0] < 0:
+        self.layers -= count
+        if self.layers < 0:
             raise NotData(f"Keras models of more than {MADE_LAYERS} layers and calls of layers in one reply")
 
 
@@ -333,7 +333,7 @@ def _keras_base(cls):
     if _own_keras_class(cls):
         return None
     for base in cls.__mro__[1:]:
-        if _own_keras_class(base) and base in _config_classes()["keras.layers"].values():
+        if base in _config_classes()["keras.layers"].values():
             return base if cls.get_config is base.get_config else None
     return None
 
@@ -449,7 +449,7 @@ def _described_model(description, reply: KerasReply):
         object.__setattr__(layer, "_judge_budget", budget)  # a layer built later here (an unbuilt Sequential)
         for node in getattr(layer, "_inbound_nodes", ()):  # its outputs, where a symbolic input gave their shapes
             for tensor in getattr(node, "output_tensors", ()):
-                if math.prod(d for d in tensor.shape if d is not None) > MAX_ACTIVATIONS:
+                if _per_example(tensor.shape) > MAX_ACTIVATIONS:
                     raise NotData(f"a Keras model with an output of more than {MAX_ACTIVATIONS} numbers per example")
     if len(layers) != len(description["flags"]) or len(model.weights) != len(description["weights"]):
         raise NotData("a Keras model from the student's kernel that could not be made again here")
@@ -623,7 +623,8 @@ _BOUND_LOCK = threading.Lock()
 def _within(budget: list):
     """While a model is made here, and for its layers later (``_judge_budget``), Keras' ``add_weight`` refuses
     to allocate beyond ``budget`` numbers: a configuration cannot make the grader allocate what the kernel
-    never had (``Dense(10**6)``: TensorFlow allocates when the weight is made, deferred by no scope)."""
+    never had (``Dense(10**6)``: TensorFlow allocates when the weight is made, deferred by no scope). Installs
+    the bounded ``add_weight`` and ``__call__`` (:func:`_bounded_call`) in Keras, once, in the grader."""
     import keras
 
     with _BOUND_LOCK:
@@ -672,8 +673,7 @@ def _kernel_call(layer, *args, training=None, **kwargs):
     if not (isinstance(found, list) and len(found) == 2 and isinstance(found[1], list) and len(found[1]) <= MAX_LOSSES
             and all(type(v) is float for v in found[1])):
         raise AnswerError("the student's kernel sent a malformed output of a layer")
-    import keras
-
+    keras = sys.modules["keras"]  # (a Keras layer called it)
     for value in found[1]:  # what the kernel's layer added to its losses (Keras' model.losses): here too
         layer.add_loss(keras.ops.convert_to_tensor(value))
     return found[0]
@@ -725,8 +725,13 @@ def _check_output_size(layer, inputs) -> None:
     except Exception:  # noqa: BLE001 - not a tensor: Keras' own call refuses it
         return
     for found in (out if isinstance(out, (list, tuple)) and out and isinstance(out[0], (list, tuple)) else [out]):
-        if isinstance(found, (list, tuple)) and math.prod(int(d) for d in found[1:] if d is not None) > MAX_ACTIVATIONS:
+        if isinstance(found, (list, tuple)) and _per_example(found) > MAX_ACTIVATIONS:
             raise NotData(f"a layer whose output would hold more than {MAX_ACTIVATIONS} numbers per example")
+
+
+def _per_example(shape) -> int:
+    """The numbers per example of an output of ``shape`` (batch first), its unknown dimensions left out."""
+    return math.prod(int(d) for d in list(shape)[1:] if d is not None)
 
 
 class _KernelCalls:
